@@ -1,0 +1,26 @@
+// Measured matrix-multiply throughput of this machine, for "x% of this machine's GEMM
+// limit" figures in benchmarks.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace coca {
+
+struct GemmShape {
+  int64_t m = 0;  ///< rows of A and C
+  int64_t k = 0;  ///< columns of A, rows of B
+  int64_t n = 0;  ///< columns of B and C
+};
+
+struct GemmMeasurement {
+  GemmShape shape;
+  double seconds_median = 0;  ///< median time of one C = A @ B
+  double gflops = 0;          ///< 2*m*k*n / seconds_median / 1e9
+};
+
+/// Times fp32 C = A @ B on the CPU (LibTorch's BLAS) `iters` times after one warm-up;
+/// reports the median.
+GemmMeasurement measure_gemm(const GemmShape& shape, int64_t iters);
+
+}  // namespace coca

@@ -1,0 +1,33 @@
+// Subcommand registration for the `coca` executable. Each subcommand lives in its own
+// file, registers its flags on the root app and returns what main needs to run it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace coca::cli {
+
+struct Subcommand {
+  CLI::App* app = nullptr;
+  /// Compute threads this invocation wants (0 = all cores); called before the run so
+  /// the thread environment can be fixed first. May throw ConfigError.
+  std::function<int64_t()> threads = [] { return int64_t{0}; };
+  /// Runs the command; returns the exit code.
+  std::function<int()> run;
+};
+
+/// Flags shared by every command that reads a run config.
+struct ConfigArgs {
+  std::vector<std::string> files;      ///< --config, later files win
+  std::vector<std::string> overrides;  ///< --set a.b.c=value
+  void add_to(CLI::App& app);
+};
+
+Subcommand add_train(CLI::App& root);
+Subcommand add_bench(CLI::App& root);
+
+}  // namespace coca::cli

@@ -1,0 +1,37 @@
+// `coca train`: pretrain or finetune from YAML configs.
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "coca/common/error.h"
+#include "coca/config/config_io.h"
+
+namespace coca::cli {
+
+Subcommand add_train(CLI::App& root) {
+  struct Args {
+    ConfigArgs config;
+    bool print_config = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* app = root.add_subcommand("train", "pretrain or finetune (task: in the config)");
+  args->config.add_to(*app);
+  app->add_flag("--print-config", args->print_config, "print the resolved config as YAML and exit");
+
+  Subcommand cmd;
+  cmd.app = app;
+  cmd.threads = [args] {
+    return config::load_run_config(args->config.files, args->config.overrides).runtime.threads;
+  };
+  cmd.run = [args] {
+    const config::RunConfig cfg = config::load_run_config(args->config.files, args->config.overrides);
+    if (args->print_config) {
+      std::cout << config::to_yaml(cfg);
+      return 0;
+    }
+    throw UsageError("train: the training loop is not part of this build yet; use --print-config");
+  };
+  return cmd;
+}
+
+}  // namespace coca::cli
