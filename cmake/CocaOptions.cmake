@@ -8,9 +8,12 @@ option(COCA_WERROR "Treat warnings as errors" OFF)
 if(COCA_USE_CCACHE)
   find_program(COCA_CCACHE ccache)
   if(COCA_CCACHE)
-    set(CMAKE_CXX_COMPILER_LAUNCHER ${COCA_CCACHE})
-    # PCH and ccache: let ccache hash the precompiled header by content.
-    set(ENV{CCACHE_SLOPPINESS} "pch_defines,time_macros,include_file_mtime,include_file_ctime")
+    # ccache reads its settings at build time, so they go on the launcher's command line:
+    # precompiled headers need these sloppiness flags to be cacheable, and base_dir makes
+    # hits portable between checkouts.
+    set(CMAKE_CXX_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env
+        "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
+        "CCACHE_BASEDIR=${CMAKE_SOURCE_DIR}" ${COCA_CCACHE})
   endif()
 endif()
 
