@@ -1,0 +1,119 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "coca/common/error.h"
+#include "coca/train/checkpoint.h"
+#include "coca/train/metrics.h"
+#include "test_utils.h"
+
+namespace coca::train {
+namespace {
+
+using coca::testing::TempDir;
+using coca::testing::read_file;
+using coca::testing::write_file;
+namespace fs = std::filesystem;
+
+void write_payload(const fs::path& dir, const std::string& text) {
+  write_file(dir / "model.pt", text);
+}
+
+TEST(CheckpointerTest, SavesAtomicallyAndKeepsTheNewest) {
+  TempDir tmp;
+  Checkpointer ckpt(tmp / "ckpt", 2);
+  for (int64_t step : {100, 200, 300}) {
+    const auto dir = ckpt.save(step, [&](const fs::path& d) {
+      write_payload(d, "weights at " + std::to_string(step));
+    });
+    EXPECT_EQ(dir.filename().string(), "step_" + std::string(8 - std::to_string(step).size(), '0') +
+                                           std::to_string(step));
+  }
+  const auto all = ckpt.list();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].step, 200);
+  EXPECT_EQ(all[1].step, 300);
+  EXPECT_EQ(read_file(all[1].dir / "model.pt"), "weights at 300");
+  EXPECT_NO_THROW(check_checkpoint_format(all[1].dir));
+  EXPECT_EQ(resolve_checkpoint(tmp / "ckpt"), all[1].dir);
+  EXPECT_EQ(resolve_checkpoint(all[0].dir), all[0].dir);
+}
+
+TEST(CheckpointerTest, AFailedWriteLeavesThePreviousCheckpointIntact) {
+  TempDir tmp;
+  Checkpointer ckpt(tmp / "ckpt", 3);
+  ckpt.save(10, [](const fs::path& d) { write_payload(d, "good"); });
+  EXPECT_THROW(ckpt.save(20,
+                         [](const fs::path& d) {
+                           write_payload(d, "half");
+                           throw std::runtime_error("killed mid-write");
+                         }),
+               std::runtime_error);
+  // The interrupted save is invisible: no step_20, the newest is still step 10.
+  ASSERT_TRUE(ckpt.latest().has_value());
+  EXPECT_EQ(ckpt.latest()->step, 10);
+  EXPECT_EQ(read_file(ckpt.latest()->dir / "model.pt"), "good");
+  // Its temporary folder is cleaned up by the next save.
+  ckpt.save(30, [](const fs::path& d) { write_payload(d, "next"); });
+  for (const auto& e : fs::directory_iterator(tmp / "ckpt")) {
+    EXPECT_EQ(e.path().filename().string().rfind("step_", 0), 0u) << e.path();
+  }
+}
+
+TEST(CheckpointerTest, IncompleteOrForeignFoldersAreRejected) {
+  TempDir tmp;
+  fs::create_directories(tmp / "ckpt" / "step_00000005");  // no format file: incomplete
+  Checkpointer ckpt(tmp / "ckpt", 1);
+  EXPECT_FALSE(ckpt.latest().has_value());
+  EXPECT_THROW(resolve_checkpoint(tmp / "ckpt"), IoError);
+  write_file(tmp / "ckpt" / "step_00000005" / "format", "coca-checkpoint 99\n");
+  EXPECT_THROW(check_checkpoint_format(tmp / "ckpt" / "step_00000005"), IoError);
+  try {
+    check_checkpoint_format(tmp / "ckpt" / "step_00000005");
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("version 99"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CheckpointerTest, SavingTheSameStepAgainReplacesIt) {
+  TempDir tmp;
+  Checkpointer ckpt(tmp / "ckpt", 2);
+  ckpt.save(7, [](const fs::path& d) { write_payload(d, "first"); });
+  ckpt.save(7, [](const fs::path& d) { write_payload(d, "second"); });
+  ASSERT_EQ(ckpt.list().size(), 1u);
+  EXPECT_EQ(read_file(ckpt.latest()->dir / "model.pt"), "second");
+}
+
+TEST(MetricsLoggerTest, WritesJsonLinesAndTruncatesForResume) {
+  TempDir tmp;
+  const auto path = tmp / "run" / "metrics.jsonl";
+  {
+    MetricsLogger log(path, true);
+    log.write(1, "train", {{"loss", 2.5}, {"lr", 1e-3}});
+    log.write(2, "train", {{"loss", std::nan("")}});
+    log.write(3, "eval", {{"top1", 0.5}});
+  }
+  EXPECT_EQ(read_file(path),
+            "{\"step\":1,\"kind\":\"train\",\"loss\":2.5,\"lr\":0.001}\n"
+            "{\"step\":2,\"kind\":\"train\",\"loss\":null}\n"
+            "{\"step\":3,\"kind\":\"eval\",\"top1\":0.5}\n");
+  MetricsLogger resumed(path, true);
+  resumed.truncate_after(2);
+  resumed.write(3, "train", {{"loss", 1.0}});
+  EXPECT_EQ(read_file(path),
+            "{\"step\":1,\"kind\":\"train\",\"loss\":2.5,\"lr\":0.001}\n"
+            "{\"step\":2,\"kind\":\"train\",\"loss\":null}\n"
+            "{\"step\":3,\"kind\":\"train\",\"loss\":1.0}\n");
+  MetricsLogger disabled(tmp / "other.jsonl", false);
+  disabled.write(1, "train", {{"loss", 1.0}});
+  EXPECT_FALSE(fs::exists(tmp / "other.jsonl"));
+}
+
+TEST(MetricsLoggerTest, FormatsDurations) {
+  EXPECT_EQ(format_duration(12.4), "12s");
+  EXPECT_EQ(format_duration(185), "3m05s");
+  EXPECT_EQ(format_duration(3720), "1h02m");
+}
+
+}  // namespace
+}  // namespace coca::train
