@@ -1034,6 +1034,36 @@ void write_yaml_file(const RunConfig& cfg, const std::string& path) {
   fs::rename(tmp, target);
 }
 
+std::string flat_yaml(const std::vector<std::pair<std::string, std::string>>& entries) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  for (const auto& [key, value] : entries) {
+    out << YAML::Key << key << YAML::Value << YAML::DoubleQuoted << value;
+  }
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::vector<std::pair<std::string, std::string>> parse_flat_yaml(const std::string& text,
+                                                                 const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(fmt::format("{}:{}: YAML syntax error: {}", origin, e.mark.line + 1, e.msg));
+  }
+  if (!root.IsMap()) throw ConfigError(origin + ": expected a mapping of keys to values");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& kv : root) {
+    if (!kv.second.IsScalar() && !kv.second.IsNull()) {
+      throw ConfigError(fmt::format("{}:{}: '{}' expects a scalar", origin,
+                                    kv.second.Mark().line + 1, kv.first.Scalar()));
+    }
+    out.emplace_back(kv.first.Scalar(), kv.second.IsNull() ? "" : kv.second.Scalar());
+  }
+  return out;
+}
+
 std::vector<std::string> preset_names() { return detail::preset_names(); }
 
 std::string preset_yaml(const std::string& name) {

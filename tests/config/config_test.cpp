@@ -235,3 +235,17 @@ TEST(ConfigTest, CommandLinePrintsResolvedConfig) {
 
 }  // namespace
 }  // namespace coca::config
+
+namespace coca::config {
+namespace {
+
+TEST(ConfigTest, FlatYamlRoundTripsArbitraryStrings) {
+  const std::vector<std::pair<std::string, std::string>> entries = {
+      {"step", "120"}, {"cursor", "v1 rank=0 s0=epoch:1,shard:2"}, {"empty", ""},
+      {"quote", "a \"b\": c\n# not a comment"}};
+  EXPECT_EQ(parse_flat_yaml(flat_yaml(entries), "state.yaml"), entries);
+  EXPECT_THROW(parse_flat_yaml("- a\n- b\n", "state.yaml"), ConfigError);
+}
+
+}  // namespace
+}  // namespace coca::config

@@ -40,6 +40,13 @@ void write_yaml_file(const RunConfig& cfg, const std::string& path);
 std::string to_yaml(const model::CoCaConfig& cfg);
 model::CoCaConfig model_from_yaml(const std::string& yaml_text, const std::string& origin);
 
+/// A flat mapping of string keys to string values as YAML (small state files such as
+/// train_state.yaml), keys in the given order, every value double-quoted.
+std::string flat_yaml(const std::vector<std::pair<std::string, std::string>>& entries);
+/// Inverse of flat_yaml (any flat mapping of scalars); throws ConfigError naming `origin`.
+std::vector<std::pair<std::string, std::string>> parse_flat_yaml(const std::string& text,
+                                                                 const std::string& origin);
+
 /// Built-in model presets (configs/model/*.yaml embedded at build time).
 std::vector<std::string> preset_names();
 /// The preset's YAML text (a full file with a `model:` section); throws ConfigError.
