@@ -117,3 +117,35 @@ TEST(MetricsLoggerTest, FormatsDurations) {
 
 }  // namespace
 }  // namespace coca::train
+
+#include "coca/train/train_state.h"
+
+namespace coca::train {
+namespace {
+
+TEST(TrainStateTest, SavesAndLoadsEveryField) {
+  coca::testing::TempDir tmp;
+  TrainState s;
+  s.step = 42;
+  s.batches = 44;
+  s.samples_seen = 44 * 64;
+  s.skipped_steps = 2;
+  s.world_size = 2;
+  s.seed = 18446744073709551615ull;
+  s.data_cursor = "v1 rank=0 world=1 batches=44 sources=1 s0=epoch:0,shard:3,offset:7";
+  s.save(tmp / "train_state.yaml");
+  const TrainState t = TrainState::load(tmp / "train_state.yaml");
+  EXPECT_EQ(t.step, 42);
+  EXPECT_EQ(t.batches, 44);
+  EXPECT_EQ(t.samples_seen, 44 * 64);
+  EXPECT_EQ(t.skipped_steps, 2);
+  EXPECT_EQ(t.world_size, 2);
+  EXPECT_EQ(t.seed, s.seed);
+  EXPECT_EQ(t.data_cursor, s.data_cursor);
+  coca::testing::write_file(tmp / "bad.yaml", "step: many\n");
+  EXPECT_THROW(TrainState::load(tmp / "bad.yaml"), IoError);
+  EXPECT_THROW(TrainState::load(tmp / "missing.yaml"), IoError);
+}
+
+}  // namespace
+}  // namespace coca::train
