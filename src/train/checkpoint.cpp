@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -24,6 +26,20 @@ std::optional<int64_t> parse_step(const std::string& name) {
   std::smatch m;
   if (!std::regex_match(name, m, pattern)) return std::nullopt;
   return std::stoll(m[1].str());
+}
+
+/// Fault injection for crash tests: COCA_FAULT_INJECT=checkpoint_write:N kills this
+/// process with SIGKILL during its N-th checkpoint save, after the files are written and
+/// before the folder is renamed into place (the worst moment for a crash).
+void maybe_inject_fault() {
+  static int saves = 0;
+  ++saves;
+  const char* spec = std::getenv("COCA_FAULT_INJECT");
+  if (!spec) return;
+  const std::string s(spec);
+  const std::string prefix = "checkpoint_write:";
+  if (s.rfind(prefix, 0) != 0) return;
+  if (std::atoi(s.c_str() + prefix.size()) == saves) std::raise(SIGKILL);
 }
 
 void sync_path(const fs::path& p, bool directory) {
@@ -60,6 +76,7 @@ fs::path Checkpointer::save(int64_t step, const std::function<void(const fs::pat
     if (!out.flush()) throw IoError((tmp / kFormatFile).string(), "cannot write");
   }
   sync_tree(tmp);
+  maybe_inject_fault();
   const fs::path final_dir = root_ / name;
   if (fs::exists(final_dir)) {
     // Same step saved again (e.g. a resumed run stopped at once): replace atomically

@@ -149,3 +149,36 @@ TEST(TrainStateTest, SavesAndLoadsEveryField) {
 
 }  // namespace
 }  // namespace coca::train
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace coca::train {
+namespace {
+
+TEST(CheckpointerTest, SurvivesSigkillDuringAWrite) {
+  coca::testing::TempDir tmp;
+  const auto root = tmp / "ckpt";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Child: the second save is killed (SIGKILL) after its files are written.
+    ::setenv("COCA_FAULT_INJECT", "checkpoint_write:2", 1);
+    Checkpointer ckpt(root, 3);
+    ckpt.save(1, [](const std::filesystem::path& d) { coca::testing::write_file(d / "model.pt", "one"); });
+    ckpt.save(2, [](const std::filesystem::path& d) { coca::testing::write_file(d / "model.pt", "two"); });
+    ::_exit(0);  // not reached
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  Checkpointer ckpt(root, 3);
+  ASSERT_TRUE(ckpt.latest().has_value());
+  EXPECT_EQ(ckpt.latest()->step, 1);
+  EXPECT_EQ(coca::testing::read_file(ckpt.latest()->dir / "model.pt"), "one");
+  EXPECT_NO_THROW(check_checkpoint_format(ckpt.latest()->dir));
+}
+
+}  // namespace
+}  // namespace coca::train
