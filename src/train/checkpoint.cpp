@@ -32,10 +32,10 @@ std::optional<int64_t> parse_step(const std::string& name) {
 /// process with SIGKILL during its N-th checkpoint save, after the files are written and
 /// before the folder is renamed into place (the worst moment for a crash).
 void maybe_inject_fault() {
-  static int saves = 0;
-  ++saves;
+  static int saves = 0;  // counts saves made while the variable is set
   const char* spec = std::getenv("COCA_FAULT_INJECT");
   if (!spec) return;
+  ++saves;
   const std::string s(spec);
   const std::string prefix = "checkpoint_write:";
   if (s.rfind(prefix, 0) != 0) return;
