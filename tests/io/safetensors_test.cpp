@@ -276,6 +276,8 @@ TEST(SafetensorsTest, WriterRejectsWhatTheFormatCannotHold) {
   EXPECT_NE(e.find("tensor 'u': undefined"), std::string::npos) << e;
   e = error_of({{"sp", torch::eye(3).to_sparse()}});
   EXPECT_NE(e.find("tensor 'sp'"), std::string::npos) << e;
+  e = error_of({{"bad\xff", torch::ones({1})}});
+  EXPECT_NE(e.find("not valid UTF-8"), std::string::npos) << e;
   EXPECT_FALSE(std::filesystem::exists(path));
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
 }
