@@ -2,7 +2,14 @@
 // against official 2.x releases). Code elsewhere uses these names, never version checks.
 #pragma once
 
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
 #include <torch/version.h>
+
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
 
 /// True when the LibTorch we compile against is at least major.minor.
 #define COCA_TORCH_AT_LEAST(major, minor) \
@@ -11,3 +18,36 @@
 
 /// Fused scaled-dot-product attention (at::scaled_dot_product_attention) exists from 2.0.
 #define COCA_HAS_FUSED_SDPA COCA_TORCH_AT_LEAST(2, 0)
+
+namespace coca::compat {
+
+/// The key type of torch::optim::Optimizer::state(). LibTorch 1.13 keys the map by
+/// std::string, the text of the parameter's TensorImpl pointer as
+/// c10::guts::to_string(p.unsafeGetTensorImpl()) writes it (an ostream `<<` of the
+/// pointer, e.g. "0x55d0c0a8f2b0"); later releases key it by the TensorImpl pointer
+/// itself (void*). Taken from the header, so no version number is guessed.
+using OptimizerStateKey = typename std::decay_t<
+    decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+
+namespace detail {
+template <typename Key>
+Key state_key_of(c10::TensorImpl* impl) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream out;  // what c10::guts::to_string does for a pointer
+    out << impl;
+    return out.str();
+  } else {
+    return static_cast<Key>(impl);
+  }
+}
+}  // namespace detail
+
+/// The key of parameter `p` in Optimizer::state() (and in custom optimizers that
+/// follow LibTorch's convention). The key is tied to the TensorImpl, so it stays valid
+/// while `p` is the same tensor object (set_data keeps it; assigning a new tensor
+/// does not).
+inline OptimizerStateKey state_key(const torch::Tensor& p) {
+  return detail::state_key_of<OptimizerStateKey>(p.unsafeGetTensorImpl());
+}
+
+}  // namespace coca::compat
