@@ -84,6 +84,36 @@ def main():
         print('    {0x%X, %s},' % (num, c_string(html._invalid_charrefs[num])))
     print('};')
     emit_ranges('kDroppedCharrefs', ranges(lambda cp: cp in html._invalid_codepoints))
+    # Parts of ftfy.fix_text that open_clip's basic_clean applies first: NFC (characters
+    # whose NFC differs, and canonical pairs that compose) and fix_character_width (NFKC
+    # of U+FF01..U+FFEF, plus U+3000 -> space).
+    print('constexpr LowerEntry kNfcTable[] = {')
+    for cp in range(0x110000):
+        if not is_surrogate(cp) and unicodedata.normalize('NFC', chr(cp)) != chr(cp):
+            print('    {0x%X, %s},' % (cp, c_string(unicodedata.normalize('NFC', chr(cp)))))
+    print('};')
+    pairs = []
+    for cp in range(0x110000):
+        if is_surrogate(cp):
+            continue
+        d = unicodedata.decomposition(chr(cp))
+        if d and not d.startswith('<'):
+            parts = [int(x, 16) for x in d.split()]
+            if len(parts) == 2 and unicodedata.normalize(
+                    'NFC', ''.join(chr(x) for x in parts)) == chr(cp):
+                pairs.append((parts[0], parts[1], cp))
+    pairs.sort()
+    print('constexpr ComposeEntry kComposePairs[] = {')
+    for a, b, c in pairs:
+        print('    {0x%X, 0x%X, 0x%X},' % (a, b, c))
+    print('};')
+    print('constexpr LowerEntry kWidthTable[] = {')
+    print('    {0x3000, " "},')
+    for cp in range(0xFF01, 0xFFF0):
+        alt = unicodedata.normalize('NFKC', chr(cp))
+        if alt != chr(cp):
+            print('    {0x%X, %s},' % (cp, c_string(alt)))
+    print('};')
 
 
 main()

@@ -23,6 +23,11 @@ struct EntityEntry {
   const char* name;   // without '&', with ';' where the standard requires it
   const char* value;  // UTF-8
 };
+struct ComposeEntry {
+  char32_t first;
+  char32_t second;
+  char32_t composed;
+};
 struct CharrefEntry {
   char32_t code;
   const char* value;  // UTF-8
@@ -70,6 +75,56 @@ std::u32string numeric_charref(uint64_t num) {
   const auto c = static_cast<char32_t>(num);
   if (in_ranges(kDroppedCharrefs, c)) return {};
   return std::u32string(1, c);
+}
+
+template <size_t N>
+const LowerEntry* find_entry(const LowerEntry (&table)[N], char32_t c) {
+  const auto* end = table + N;
+  const auto* it = std::lower_bound(table, end, c,
+                                    [](const LowerEntry& e, char32_t v) { return e.code < v; });
+  return (it != end && it->code == c) ? it : nullptr;
+}
+
+// ftfy's fix_latin_ligatures table (chardata.LIGATURES).
+const char32_t* latin_ligature(char32_t c) {
+  switch (c) {
+    case 0x132: return U"IJ";
+    case 0x133: return U"ij";
+    case 0xFB00: return U"ff";
+    case 0xFB01: return U"fi";
+    case 0xFB02: return U"fl";
+    case 0xFB03: return U"ffi";
+    case 0xFB04: return U"ffl";
+    case 0xFB05: return U"\u017Ft";
+    case 0xFB06: return U"st";
+    default: return nullptr;
+  }
+}
+
+// ftfy's remove_control_chars set (chardata.CONTROL_CHARS).
+bool is_removed_control(char32_t c) {
+  return c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F ||
+         (c >= 0x206A && c <= 0x206F) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC) ||
+         (c >= 0x1D173 && c <= 0x1D17A) || (c >= 0xE0000 && c <= 0xE007F);
+}
+
+char32_t compose(char32_t a, char32_t b) {
+  // Hangul syllables compose arithmetically (Unicode §3.12).
+  constexpr char32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
+  constexpr char32_t kLCount = 19, kVCount = 21, kTCount = 28;
+  if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount) {
+    return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
+  }
+  if (a >= kSBase && a < kSBase + kLCount * kVCount * kTCount && (a - kSBase) % kTCount == 0 &&
+      b > kTBase && b < kTBase + kTCount) {
+    return a + (b - kTBase);
+  }
+  const auto* end = kComposePairs + sizeof(kComposePairs) / sizeof(kComposePairs[0]);
+  const auto* it = std::lower_bound(kComposePairs, end, std::make_pair(a, b),
+                                    [](const ComposeEntry& e, std::pair<char32_t, char32_t> v) {
+                                      return std::make_pair(e.first, e.second) < v;
+                                    });
+  return (it != end && it->first == a && it->second == b) ? it->composed : 0;
 }
 
 bool starts_with(const std::u32string& text, size_t pos, const char32_t* prefix) {
@@ -256,11 +311,8 @@ std::u32string to_lower(const std::u32string& text) {
       out += (after_cased && !before_cased) ? char32_t{0x3C2} : char32_t{0x3C3};
       continue;
     }
-    const auto* end = kLowerTable + sizeof(kLowerTable) / sizeof(kLowerTable[0]);
-    const auto* it = std::lower_bound(kLowerTable, end, c,
-                                      [](const LowerEntry& e, char32_t v) { return e.code < v; });
-    if (it != end && it->code == c) {
-      out += utf8_to_code_points(it->lower);
+    if (const auto* e = find_entry(kLowerTable, c)) {
+      out += utf8_to_code_points(e->lower);
     } else {
       out += c;
     }
@@ -268,8 +320,57 @@ std::u32string to_lower(const std::u32string& text) {
   return out;
 }
 
+std::u32string ftfy_lite(const std::u32string& text) {
+  std::u32string fixed;
+  fixed.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char32_t c = text[i];
+    if (c == 0x1B && i + 1 < text.size() && text[i + 1] == U'[') {  // terminal escape
+      size_t j = i + 2;
+      while (j < text.size() && (is_digit(text[j]) || text[j] == U';')) ++j;
+      if (j < text.size() &&
+          ((text[j] >= U'a' && text[j] <= U'z') || (text[j] >= U'A' && text[j] <= U'Z'))) {
+        i = j;
+        continue;
+      }
+    }
+    std::u32string piece(1, c);
+    if (c >= 0x80 && c <= 0x9F) {  // C1 control: read as Windows-1252
+      for (const auto& e : kInvalidCharrefs) {
+        if (e.code == c) piece = utf8_to_code_points(e.value);
+      }
+    } else if (const char32_t* lig = latin_ligature(c)) {
+      piece = lig;
+    } else if (const auto* w = find_entry(kWidthTable, c)) {
+      piece = utf8_to_code_points(w->lower);
+    }
+    for (char32_t p : piece) {
+      if (p >= 0x2018 && p <= 0x201B) p = U'\'';
+      if (p >= 0x201C && p <= 0x201F) p = U'"';
+      if (is_removed_control(p)) continue;
+      fixed += p;
+    }
+  }
+  // NFC: per-character canonical forms, then composition of adjacent pairs.
+  std::u32string out;
+  out.reserve(fixed.size());
+  for (const char32_t c : fixed) {
+    const auto* e = c < 0x80 ? nullptr : find_entry(kNfcTable, c);
+    const std::u32string parts = e ? utf8_to_code_points(e->lower) : std::u32string(1, c);
+    for (const char32_t p : parts) {
+      const char32_t composed = (!out.empty() && p >= 0x300) ? compose(out.back(), p) : 0;
+      if (composed != 0) {
+        out.back() = composed;
+      } else {
+        out += p;
+      }
+    }
+  }
+  return out;
+}
+
 std::u32string clip_clean(const std::u32string& text) {
-  const std::u32string unescaped = html_unescape(html_unescape(text));
+  const std::u32string unescaped = html_unescape(html_unescape(ftfy_lite(text)));
   std::u32string collapsed;
   collapsed.reserve(unescaped.size());
   bool in_space = false;

@@ -179,6 +179,27 @@ TEST(ClipTextTest, LowercaseAndUnescapeFollowPython) {
   EXPECT_EQ(str(utf8_to_code_points("a\xe2\x82z\xff")), "a\xef\xbf\xbdz\xef\xbf\xbd");
 }
 
+TEST(ClipTextTest, FtfyStepsBeforeCleaning) {
+  auto fix = [](const std::string& s) {
+    return str(detail::ftfy_lite(detail::utf8_to_code_points(s)));
+  };
+  // ftfy: curly quotes straightened, Latin ligatures split, fullwidth forms narrowed,
+  // terminal escapes and stray controls removed, C1 controls read as Windows-1252, NFC.
+  EXPECT_EQ(fix("don\xe2\x80\x99t \xe2\x80\x9cok\xe2\x80\x9d"), "don't \"ok\"");
+  EXPECT_EQ(fix("\xef\xac\x81ne \xef\xbc\xa1\xef\xbc\x91\xe3\x80\x80x"), "fine A1 x");
+  EXPECT_EQ(fix("\x1b[36;44mblue\x1b[0m a\x01" "b\xef\xbb\xbf"), "blue ab");
+  EXPECT_EQ(fix("\xc2\x93q\xc2\x94"), "\"q\"");  // U+0093/U+0094 -> cp1252 quotes -> uncurled
+  EXPECT_EQ(fix("cafe\xcc\x81 \xe2\x84\xab \xe1\x84\x80\xe1\x85\xa1"),
+            "caf\xc3\xa9 \xc3\x85 \xea\xb0\x80");  // NFC: e+acute, Angstrom, Hangul L+V
+  EXPECT_EQ(fix("caf\xc3\xa9 na\xc3\xafve"), "caf\xc3\xa9 na\xc3\xafve");  // already NFC
+}
+
+TEST(ClipBpeTest, CurlyApostropheTokenizesLikeStraightOne) {
+  COCA_REQUIRE_REFERENCE();
+  EXPECT_EQ(clip().encode("don\xe2\x80\x99t stop"), clip().encode("don't stop"));
+  EXPECT_EQ(clip().encode("cafe\xcc\x81"), clip().encode("caf\xc3\xa9"));
+}
+
 TEST(ClipBpeTest, MissingVocabularyNamesTheKey) {
   TokenizerConfig cfg;
   cfg.type = "clip_bpe";

@@ -20,7 +20,13 @@ bool is_space(char32_t c);   ///< Python str.isspace
 std::u32string html_unescape(const std::u32string& text);
 /// Python's str.lower (full mappings, final sigma).
 std::u32string to_lower(const std::u32string& text);
-/// open_clip's clean: html_unescape twice, strip, collapse whitespace runs to one space,
+/// The deterministic parts of ftfy.fix_text (v6 defaults) that open_clip runs first:
+/// terminal escapes removed, C1 controls read as Windows-1252, Latin ligatures split,
+/// fullwidth forms narrowed, curly quotes straightened, control characters removed, NFC
+/// (per-character forms and composition of adjacent pairs; combining marks are not
+/// reordered). Mojibake repair (fix_encoding) and ftfy's own HTML unescape are not done.
+std::u32string ftfy_lite(const std::u32string& text);
+/// open_clip's clean: ftfy_lite, html_unescape twice, strip, collapse whitespace runs to one space,
 /// strip, lower-case.
 std::u32string clip_clean(const std::u32string& text);
 /// re.findall of CLIP's pattern <start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|
