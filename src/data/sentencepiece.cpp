@@ -60,6 +60,12 @@ void resolve(void* handle, const std::string& path, const char* name, F& fn) {
 }
 
 Shim open_shim(const std::string& why) {
+  if (const char* env = std::getenv("COCA_SPM_SHIM"); env != nullptr && *env != '\0') {
+    std::error_code ec;
+    if (!fs::is_regular_file(env, ec)) {
+      throw IoError(env, "COCA_SPM_SHIM names no file (SentencePiece shim " + why + ")");
+    }
+  }
   std::string searched;
   for (const auto& candidate : shim_candidates()) {
     searched += (searched.empty() ? "" : ", ") + candidate;

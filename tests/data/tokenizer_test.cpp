@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <set>
@@ -363,6 +364,17 @@ TEST_F(SentencePieceTest, CliTrainsWithTheShimLoaded) {
   const auto tok = make_tokenizer(cfg, "data.tokenizer");
   EXPECT_EQ(tok->vocab_size(), 36);
   EXPECT_EQ(tok->decode(tok->encode("the red car")), "the red car");
+  // A wrong COCA_SPM_SHIM is reported, not skipped over (the child inherits the variable;
+  // this process has its shim loaded already).
+  ::setenv("COCA_SPM_SHIM", "/nonexistent/libcoca_spm.so", 1);
+  const auto no_shim = coca::testing::run_coca("tokenizer train --text '" +
+                                               (*dir_ / "text.txt").string() +
+                                               "' --vocab-size 36 --out '" + prefix.string() + "'");
+  ::unsetenv("COCA_SPM_SHIM");
+  EXPECT_EQ(no_shim.exit_code, 1);
+  EXPECT_NE(no_shim.err.find("/nonexistent/libcoca_spm.so: COCA_SPM_SHIM names no file"),
+            std::string::npos)
+      << no_shim.err;
   const auto bad = coca::testing::run_coca("tokenizer train --text '" +
                                            (*dir_ / "text.txt").string() + "' --out x");
   EXPECT_EQ(bad.exit_code, 2);  // --vocab-size missing
