@@ -2,10 +2,8 @@
 // (v2.32.0) from the same vocabulary file (bpe_simple_vocab_16e6.txt.gz).
 #include <zlib.h>
 
-#include <algorithm>
 #include <array>
 #include <cctype>
-#include <cstring>
 #include <unordered_map>
 
 #include "coca/common/error.h"

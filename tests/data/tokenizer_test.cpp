@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "coca/common/error.h"
 #include "coca/data/tokenizer.h"
@@ -314,6 +315,19 @@ TEST_F(SentencePieceTest, BatchAddsStartEndAndPads) {
   EXPECT_EQ(cut, (std::vector<int64_t>{2, body[0], 3}));
   const auto plain = load(false, false)->encode_padded(s, 2);
   EXPECT_EQ(plain, (std::vector<int64_t>{body[0], body[1]}));
+}
+
+TEST_F(SentencePieceTest, ConcurrentEncodingMatchesSerial) {
+  const auto tok = load();
+  const auto texts = make_sentences(64, 5);
+  const torch::Tensor serial = tok->encode_batch(texts, 24);
+  std::vector<torch::Tensor> results(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < results.size(); ++t) {
+    threads.emplace_back([&, t] { results[t] = tok->encode_batch(texts, 24); });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& r : results) EXPECT_TRUE(torch::equal(r, serial));
 }
 
 TEST_F(SentencePieceTest, MissingOrBrokenModelNamesTheKeyAndPath) {

@@ -62,9 +62,10 @@ class Tokenizer {
 std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& cfg,
                                           const std::string& key_path);
 
-/// CLIP's byte-level BPE, identical to open_clip's SimpleTokenizer (v2.32.0) except for
-/// ftfy's mojibake repair, which is not applied: text is HTML-unescaped twice,
-/// whitespace-collapsed, stripped and lower-cased, split with CLIP's pattern
+/// CLIP's byte-level BPE, as open_clip's SimpleTokenizer (v2.32.0): ftfy.fix_text's
+/// deterministic fixes (curly quotes, ligatures, widths, controls, NFC; not its mojibake
+/// repair), then text is HTML-unescaped twice, whitespace-collapsed, stripped and
+/// lower-cased, split with CLIP's pattern
 /// ('s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+, Unicode 14 classes), then
 /// each piece is byte-encoded and merged with the first 48,894 merges of
 /// bpe_simple_vocab_16e6.txt.gz. Ids: 0..255 bytes, 256..511 bytes + "</w>",
