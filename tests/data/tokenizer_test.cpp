@@ -82,6 +82,28 @@ TEST(ClipBpeTest, ReproducesEveryGoldenTokenization) {
   }
 }
 
+// Non-Latin scripts, emoji, superscript numbers, final sigma, HTML entities: ids from an
+// independent Python tokenizer (tools/make_clip_bpe_golden.py).
+TEST(ClipBpeTest, MatchesPythonOnNonLatinText) {
+  COCA_REQUIRE_REFERENCE();
+  std::ifstream in(coca::testing::source_dir() / "tests" / "data" / "golden" /
+                   "clip_bpe_unicode.tsv");
+  ASSERT_TRUE(in);
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto tab = line.find('\t');
+    ASSERT_NE(tab, std::string::npos) << line;
+    const std::string text = unescape(line.substr(0, tab));
+    std::istringstream ids(line.substr(tab + 1));
+    std::vector<int64_t> want;
+    for (int64_t id = 0; ids >> id;) want.push_back(id);
+    EXPECT_EQ(clip().encode(text), want) << "text: '" << text << "'";
+    ++lines;
+  }
+  EXPECT_EQ(lines, 12);
+}
+
 TEST(ClipBpeTest, SpecialIdsAndVocabularySize) {
   COCA_REQUIRE_REFERENCE();
   EXPECT_EQ(clip().vocab_size(), 49408);
