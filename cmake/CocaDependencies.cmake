@@ -15,6 +15,8 @@ find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
 # globally next to LibTorch's libprotobuf crashes at start-up.
 find_package(SentencePiece REQUIRED)
 find_package(LibArchive REQUIRED)
+# zlib reads CLIP's gzip-compressed BPE vocabulary.
+find_package(ZLIB REQUIRED)
 if(COCA_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)

@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libgloo-dev libopenblas0-pthread
   libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
-  libsentencepiece-dev sentencepiece libopencv-dev libarchive-dev libgtest-dev
+  libsentencepiece-dev sentencepiece libopencv-dev libarchive-dev libgtest-dev zlib1g-dev
 )
 
 missing=()
