@@ -332,3 +332,70 @@ TEST_F(CoCaTest, CheckpointedModelGivesSameGradients) {
 
 }  // namespace
 }  // namespace coca::model
+
+namespace coca::model {
+namespace {
+
+TEST(ModelInfoTest, ForwardFlopsMatchHandCount) {
+  // 4 patches (4 px / patch 2), width 4, one layer everywhere,
+  // MLP 8, Q = 2 cascade queries, T = 3 text tokens, V = 10, E = 4.
+  CoCaConfig c;
+  c.layout = "paper";
+  c.embed_dim = 4;
+  c.vision = VisionConfig{};
+  c.vision.image_size = 4;
+  c.vision.patch_size = 2;
+  c.vision.width = 4;
+  c.vision.layers = 1;
+  c.vision.heads = 1;
+  c.vision.mlp_dim = 8;
+  c.vision.class_token = false;
+  c.text.vocab_size = 10;
+  c.text.context_length = 3;
+  c.text.width = 4;
+  c.text.layers = 1;
+  c.text.heads = 1;
+  c.text.mlp_dim = 8;
+  c.multimodal.layers = 1;
+  c.multimodal.heads = 1;
+  c.multimodal.mlp_dim = 8;
+  c.pooler.mode = "cascade";
+  c.pooler.queries = 2;
+  c.pooler.heads = 1;
+  const auto f = forward_flops(c);
+  // Patch embedding 2*4*12*4 = 384; block over N = 4: Q 128 + KV 256 + QK^T/AV 256 +
+  // out 128 + MLP 512 = 1280.
+  EXPECT_EQ(f.image_encoder, 384 + 1280);
+  // Pooler 1 (2 queries over 4 tokens): 64 + 256 + 128 + 64; pooler 2 (1 over 2): 32 + 128 + 32 + 32.
+  EXPECT_EQ(f.poolers, 512 + 224);
+  // Text tower on T + 1 = 4 positions: one block as above.
+  EXPECT_EQ(f.unimodal_decoder, 1280);
+  // Decoder on T - 1 = 2 positions: self 320 + cross (2 memory tokens) 320 + MLP 256 +
+  // logits 2*2*4*10 = 160.
+  EXPECT_EQ(f.multimodal_decoder, 320 + 320 + 256 + 160);
+  EXPECT_EQ(f.contrastive_heads, 64);
+  EXPECT_EQ(f.total(), 4800);
+}
+
+}  // namespace
+}  // namespace coca::model
+
+namespace coca::model {
+namespace {
+
+TEST(ModelInfoTest, CommandPrintsCounts) {
+  const auto base = coca::testing::run_coca("model-info --model coca_base");
+  EXPECT_EQ(base.exit_code, 0) << base.err;
+  EXPECT_NE(base.out.find("paper Tab. 1 count: 382,851,840"), std::string::npos) << base.out;
+  coca::testing::TempDir dir;
+  coca::testing::write_file(dir / "coca_ViT-B-32.json", kOpenClipB32Json);
+  const auto b32 =
+      coca::testing::run_coca("model-info --open-clip-config " + (dir / "coca_ViT-B-32.json").string());
+  EXPECT_EQ(b32.exit_code, 0) << b32.err;
+  EXPECT_NE(b32.out.find("253,560,065"), std::string::npos) << b32.out;
+  const auto neither = coca::testing::run_coca("model-info");
+  EXPECT_EQ(neither.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace coca::model
