@@ -399,3 +399,22 @@ TEST(ModelInfoTest, CommandPrintsCounts) {
 
 }  // namespace
 }  // namespace coca::model
+
+namespace coca::model {
+namespace {
+
+TEST(ModelConfigTest, OpenClipLayoutNeedsEmbedDimEqualTextWidth) {
+  try {
+    config::load_run_config({}, {"model.layout=open_clip", "model.pooler.mode=single",
+                                 "model.embed_dim=256"});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    std::string all;
+    for (const auto& l : e.lines()) all += l + "\n";
+    EXPECT_NE(all.find("model.embed_dim (256) must equal model.text.width (768)"), std::string::npos)
+        << all;
+  }
+}
+
+}  // namespace
+}  // namespace coca::model
