@@ -30,5 +30,6 @@ struct ConfigArgs {
 Subcommand add_train(CLI::App& root);
 Subcommand add_bench(CLI::App& root);
 Subcommand add_tokenizer(CLI::App& root);
+Subcommand add_model_info(CLI::App& root);
 
 }  // namespace coca::cli

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
       coca::cli::add_train(app),
       coca::cli::add_bench(app),
       coca::cli::add_tokenizer(app),
+      coca::cli::add_model_info(app),
   };
 
   try {

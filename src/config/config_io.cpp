@@ -787,6 +787,17 @@ void check_cross_fields(const RunConfig& c, const Origins& origins, Problems& pr
                       fmt::format("model.pooler.mode must be 'single' for model.layout "
                                   "'open_clip', got '{}'", m.pooler.mode)});
   }
+  if (m.layout == "open_clip" && m.embed_dim != m.text.width) {
+    errors.push_back({where("model.embed_dim"),
+                      fmt::format("model.embed_dim ({}) must equal model.text.width ({}) for "
+                                  "model.layout 'open_clip' (its pooler width is embed_dim and "
+                                  "its decoder reads those tokens)", m.embed_dim, m.text.width)});
+  }
+  if (m.layout == "open_clip" && m.multimodal.tie_embeddings) {
+    errors.push_back({where("model.multimodal.tie_embeddings"),
+                      "model.multimodal.tie_embeddings must be false for model.layout "
+                      "'open_clip' (it has an untied text_projection)"});
+  }
   const auto& t = c.train;
   if (t.micro_batch_size > 0 && t.batch_size % t.micro_batch_size != 0) {
     errors.push_back({where("train.micro_batch_size"),

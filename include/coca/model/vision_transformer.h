@@ -1,0 +1,77 @@
+// The ViT image encoder with CoCa's attentional poolers (paper §3.1-3.2, Tab. 8f), as
+// open_clip's `visual` module: conv1, [class_embedding], positional_embedding, ln_pre,
+// transformer.resblocks.N, attn_pool, [attn_pool_contrastive], ln_post, proj.
+//
+// Pooler modes (model.pooler.mode), with Dv = vision width, Dt = text width:
+//   single   (open_clip): p = ln_post(attn_pool(x)) [B, Q, Dt]; latent = p[:, 0] @ proj,
+//            tokens = p[:, 1:] (Q - 1 decoder tokens).
+//   cascade  (paper default): tokens = attn_pool(x) [B, Q, Dt];
+//            latent = ln_post(attn_pool_contrastive(tokens)[:, 0]) @ proj.
+//   parallel: tokens = attn_pool(x); latent = ln_post(attn_pool_contrastive(x)[:, 0]) @ proj.
+// In cascade/parallel the decoder tokens leave un-normalised: every consumer normalises
+// its input itself (the poolers' ln_k, the decoder's per-layer memory norm), and the ViT
+// output is only read by the poolers, whose ln_k plays the ViT's final LayerNorm.
+// ln_post [Dt] sits where it does for the text tower's ln_final: right before the
+// contrastive projection proj [Dt, E].
+#pragma once
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <cstdint>
+
+#include "coca/model/attention_pool.h"
+#include "coca/model/model_config.h"
+#include "coca/model/transformer_block.h"
+
+namespace coca::model {
+
+/// What the image tower returns.
+struct ImageEncoding {
+  torch::Tensor latent;  ///< [B, E] contrastive embedding, not normalised
+  torch::Tensor tokens;  ///< [B, Q, Dt] (cascade/parallel) or [B, Q-1, Dt] (single)
+};
+
+/// Resizes the grid part of a learned positional embedding (open_clip's
+/// resize_pos_embed: bicubic, align_corners = false, antialias = true; the first
+/// `prefix_tokens` rows, the class token's, are kept).
+/// pos: [prefix + old_h * old_w, D] -> [prefix + new_h * new_w, D].
+torch::Tensor interpolate_positional_embedding(const torch::Tensor& pos, int64_t prefix_tokens,
+                                               int64_t old_h, int64_t old_w, int64_t new_h,
+                                               int64_t new_w);
+
+/// ViT + poolers. The pooler width Dt is the text width (the decoder reads the tokens);
+/// in open_clip configs it equals embed_dim.
+class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl> {
+ public:
+  explicit VisionTransformerImpl(const CoCaConfig& config);
+  void reset() override;
+  /// open_clip's init: class_embedding, positional_embedding, proj ~ N(0, Dv^-0.5);
+  /// conv1, blocks and poolers keep PyTorch's defaults (open_clip's
+  /// VisionTransformer.init_parameters is a no-op); pooler queries ~ N(0, 1).
+  void reset_parameters();
+
+  /// ViT tokens after the transformer. images: [B, C, H, W] with H, W multiples of the
+  /// patch size (another size than the configured one interpolates the positional
+  /// embedding) -> [B, N, Dv].
+  torch::Tensor forward_features(const torch::Tensor& images);
+  /// images: [B, C, H, W] -> ImageEncoding.
+  ImageEncoding forward(const torch::Tensor& images);
+
+  CoCaConfig config;
+  torch::nn::Conv2d conv1{nullptr};
+  torch::Tensor class_embedding;       ///< [Dv] (vision.class_token only)
+  torch::Tensor positional_embedding;  ///< [(1) + grid^2, Dv]
+  torch::nn::LayerNorm ln_pre{nullptr};
+  Transformer transformer{nullptr};
+  AttentionPool attn_pool{nullptr};              ///< Q queries over the ViT tokens
+  AttentionPool attn_pool_contrastive{nullptr};  ///< 1 query (cascade/parallel)
+  torch::nn::LayerNorm ln_post{nullptr};         ///< [Dt]
+  torch::Tensor proj;                            ///< [Dt, E], used as x @ proj
+};
+TORCH_MODULE(VisionTransformer);
+
+}  // namespace coca::model
