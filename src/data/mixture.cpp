@@ -228,7 +228,9 @@ void SourceStream::next(RawSample& out, const SkipFn& on_skip) {
       reader_ = source_->open(order_[static_cast<size_t>(cursor_.shard)],
                               [this](SkipReason r, const std::string& shard,
                                      const std::string& key, const std::string& detail) {
-                                if (current_skip_ && !replaying_) (*current_skip_)(r, shard, key, detail);
+                                if (current_skip_ && *current_skip_ && !replaying_) {
+                                  (*current_skip_)(r, shard, key, detail);
+                                }
                               });
       // Resuming inside a shard: replay the samples already taken, without reporting again.
       replaying_ = true;
