@@ -5,8 +5,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <map>
 #include <set>
+#include <thread>
+
+#include "coca/data/data_config.h"
+#include "data/detail/datab_sources.h"
+#include "test_utils.h"
 
 #include "data/mem_source.h"
 
@@ -114,8 +120,14 @@ std::vector<std::shared_ptr<MemSource>> planted_sources() {
 
 TEST(LoaderTest, SameBatchesWithOneOrThreeWorkers) {
   const auto src = planted_sources();
+  // Sample-dependent delays make the three workers finish out of order.
+  LoaderHooks jittery = test_hooks();
+  jittery.image_transform = [inner = jittery.image_transform](const RawSample& s, uint64_t seed) {
+    std::this_thread::sleep_for(std::chrono::microseconds(std::hash<std::string>{}(s.key) % 700));
+    return inner(s, seed);
+  };
   Loader one(as_sources({src[0], src[1]}), options(6, 1), test_hooks());
-  Loader three(as_sources({src[0], src[1]}), options(6, 3), test_hooks());
+  Loader three(as_sources({src[0], src[1]}), options(6, 3), jittery);
   for (int i = 0; i < 15; ++i) {
     SCOPED_TRACE("batch " + std::to_string(i));
     expect_same_batch(one.next(), three.next());
@@ -248,6 +260,51 @@ TEST(LoaderTest, HookErrorsOtherThanDataErrorStopTheLoader) {
   };
   Loader loader(as_sources({a}), options(4, 2), hooks);
   EXPECT_THROW(loader.next(), std::runtime_error);
+}
+
+// A real row source through the loader on two ranks: one shard for two ranks, so the
+// ranks split it by sample position; together they see every image once per epoch.
+TEST(LoaderTest, FolderSourceSplitAcrossTwoRanks) {
+  coca::testing::TempDir dir;
+  std::set<std::string> all;
+  for (const char* cls : {"c0", "c1", "c2"}) {
+    for (int i = 0; i < 4; ++i) {
+      const std::string rel = std::string(cls) + "/" + std::to_string(i) + ".jpg";
+      coca::testing::write_file(dir / rel, rel);
+      all.insert(rel);
+    }
+  }
+  SourceConfig cfg;
+  cfg.type = "folder";
+  cfg.text = "label";
+  cfg.path = dir.path().string();
+  std::shared_ptr<const Source> folder = detail::make_folder_source(cfg, "data.sources.0");
+  LoaderHooks hooks = test_hooks();
+  hooks.make_text = [](const RawSample& s, const SourceConfig&, uint64_t, int64_t) {
+    return "a photo of a " + s.labels.at(0);
+  };
+  std::multiset<std::string> seen;
+  for (int rank = 0; rank < 2; ++rank) {
+    Loader loader({folder}, options(3, 2, rank, 2), hooks);
+    for (int b = 0; b < 2; ++b) {
+      const Batch batch = loader.next();
+      for (size_t i = 0; i < 3; ++i) {
+        seen.insert(batch.keys[i]);
+        EXPECT_EQ(batch.texts[i], "a photo of a " + batch.keys[i].substr(0, 2));
+        EXPECT_EQ(batch.label_ids[i], std::vector<int64_t>{batch.keys[i][1] - '0'});
+      }
+    }
+  }
+  EXPECT_EQ(seen.size(), all.size());
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), all);
+}
+
+TEST(LoaderTest, ThroughputCountsTheImagesItTimed) {
+  auto a = std::make_shared<MemSource>("a", std::vector<int64_t>{40});
+  const LoaderThroughput t = measure_loader_throughput({a}, options(4, 2), test_hooks(), 3);
+  EXPECT_EQ(t.images, 12);
+  EXPECT_EQ(t.workers, 2);
+  EXPECT_GT(t.images_per_second, 0.0);
 }
 
 }  // namespace
