@@ -60,6 +60,24 @@ std::string trim_copy(const std::string& s) {
 
 }  // namespace
 
+std::string choose_caption(const RawSample& sample, uint64_t sample_seed) {
+  if (sample.captions.empty()) return "";
+  const uint64_t pick = detail::mix64(sample_seed ^ 0xCA9710ULL) % sample.captions.size();
+  return sample.captions[static_cast<size_t>(pick)];
+}
+
+std::function<std::string(const RawSample&, const SourceConfig&, uint64_t, int64_t)>
+make_text_hook(LabelTextFn label_text) {
+  if (!label_text) throw std::invalid_argument("make_text_hook: label_text is empty");
+  return [label_text = std::move(label_text)](const RawSample& sample, const SourceConfig& cfg,
+                                              uint64_t seed, int64_t position) -> std::string {
+    if (cfg.text == "label") {
+      return sample.labels.empty() ? std::string() : label_text(sample.labels, seed, position);
+    }
+    return choose_caption(sample, seed);
+  };
+}
+
 LoaderOptions make_loader_options(const DataConfig& cfg, int64_t batch_size, int rank,
                                   int world_size, int64_t default_workers) {
   LoaderOptions o;

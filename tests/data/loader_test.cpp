@@ -299,6 +299,28 @@ TEST(LoaderTest, FolderSourceSplitAcrossTwoRanks) {
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), all);
 }
 
+TEST(LoaderTest, TextHookPicksCaptionsOrLabels) {
+  RawSample s;
+  s.captions = {"c0", "c1", "c2", "c3", "c4"};
+  s.labels = {"cat", "dog"};
+  std::set<std::string> picked;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    picked.insert(choose_caption(s, seed));
+    EXPECT_EQ(choose_caption(s, seed), choose_caption(s, seed));
+  }
+  EXPECT_EQ(picked.size(), 5u);  // every caption gets used
+  EXPECT_EQ(choose_caption(RawSample{}, 3), "");
+  auto hook = make_text_hook([](const std::vector<std::string>& names, uint64_t, int64_t pos) {
+    return names.at(0) + "+" + names.at(1) + "@" + std::to_string(pos);
+  });
+  SourceConfig caption_cfg, label_cfg;
+  label_cfg.text = "label";
+  EXPECT_EQ(hook(s, label_cfg, 9, 4), "cat+dog@4");
+  EXPECT_EQ(hook(s, caption_cfg, 9, 4), choose_caption(s, 9));
+  s.labels.clear();
+  EXPECT_EQ(hook(s, label_cfg, 9, 4), "");
+}
+
 TEST(LoaderTest, ThroughputCountsTheImagesItTimed) {
   auto a = std::make_shared<MemSource>("a", std::vector<int64_t>{40});
   const LoaderThroughput t = measure_loader_throughput({a}, options(4, 2), test_hooks(), 3);

@@ -47,6 +47,20 @@ struct LoaderHooks {
   std::function<torch::Tensor(const std::vector<std::string>&)> tokenize;
 };
 
+/// The caption of a caption sample: one of RawSample::captions (COCO has ~5 per image)
+/// picked with `sample_seed`, so each epoch may use another one; "" when there is none.
+std::string choose_caption(const RawSample& sample, uint64_t sample_seed);
+
+/// Names of a label sample turned into text (paper §4.1), e.g. a wrapper of label_text():
+/// (label names, sample_seed, position) -> text.
+using LabelTextFn =
+    std::function<std::string(const std::vector<std::string>&, uint64_t, int64_t)>;
+
+/// LoaderHooks::make_text for the usual case: sources with `text: caption` use
+/// choose_caption(), sources with `text: label` use `label_text` on RawSample::labels.
+std::function<std::string(const RawSample&, const SourceConfig&, uint64_t, int64_t)>
+make_text_hook(LabelTextFn label_text);
+
 struct LoaderOptions {
   int64_t batch_size = 0;          ///< samples per batch on this rank
   int rank = 0;                    ///< this process's rank
