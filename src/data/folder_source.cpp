@@ -1,5 +1,5 @@
-// Folder source: ImageNet-style `path/<class_id>/<image>.{jpeg,jpg,png,webp}`. Classes
-// are the sub-folders in byte order; label_ids is the class's position in that order
+// Folder source: ImageNet-style `path/<class_id>/<image>.{jpeg,jpg,png,webp}` (any case;
+// hidden files and folders ignored). Classes are the sub-folders in byte order; label_ids is the class's position in that order
 // and labels are its names from source.class_names (see read_class_names), or the folder
 // name itself when no names file is given.
 #include <fmt/format.h>
@@ -36,7 +36,8 @@ class FolderSource : public RowSource {
       throw ConfigError(fmt::format("{}.path: '{}' is not a folder", key_path, cfg.path));
     }
     for (const auto& entry : fs::directory_iterator(cfg.path)) {
-      if (entry.is_directory()) class_ids_.push_back(entry.path().filename().string());
+      const std::string name = entry.path().filename().string();
+      if (entry.is_directory() && name[0] != '.') class_ids_.push_back(name);
     }
     std::sort(class_ids_.begin(), class_ids_.end());
     if (class_ids_.empty()) {
@@ -50,7 +51,9 @@ class FolderSource : public RowSource {
     for (size_t c = 0; c < class_ids_.size(); ++c) {
       std::vector<std::string> files;
       for (const auto& entry : fs::directory_iterator(fs::path(cfg.path) / class_ids_[c])) {
-        if (entry.is_regular_file() && is_image_file(entry.path())) {
+        // Hidden files (macOS "._x.jpg" forks, editor leftovers) are not images.
+        if (entry.is_regular_file() && is_image_file(entry.path()) &&
+            entry.path().filename().string()[0] != '.') {
           files.push_back(entry.path().filename().string());
         }
       }

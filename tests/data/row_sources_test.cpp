@@ -164,6 +164,8 @@ TEST(FolderSourceTest, ClassesFromSortedFoldersAndNamesFile) {
   write_file(dir / "train/n01/a.JPEG", "a");
   write_file(dir / "train/n01/b.png", "b");
   write_file(dir / "train/n01/notes.txt", "not an image");
+  write_file(dir / "train/n01/._a.JPEG", "macOS fork");
+  write_file(dir / "train/.cache/z.jpg", "hidden folder");
   write_file(dir / "names.tsv", "n02\tgoldfish, Carassius auratus\nn01\ttench, Tinca tinca\nn03\tunused\n");
   SourceConfig cfg;
   cfg.type = "folder";
