@@ -8,6 +8,8 @@
 #include <set>
 
 #include "coca/common/error.h"
+#include "coca/config/config_io.h"
+#include "coca/config/run_config.h"
 #include "coca/data/sources.h"
 #include "data/detail/datab_sources.h"
 #include "data/detail/row_source.h"
@@ -409,6 +411,19 @@ TEST(IdxSourceTest, ReadsDebianFashionMnistWhenInstalled) {
   EXPECT_EQ(s.width, 28);
   EXPECT_EQ(s.label_ids, std::vector<int64_t>{9});
   EXPECT_EQ(s.labels, std::vector<std::string>{"Ankle boot"});
+}
+
+TEST(IdxSourceTest, FashionMnistConfigFragmentBuildsTheSource) {
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  }
+  config::RunConfig cfg;
+  config::apply_file(cfg, (coca::testing::source_dir() / "configs/data/fashion_mnist.yaml").string());
+  ASSERT_EQ(cfg.data.sources.size(), 1u);
+  auto source = detail::make_idx_source(cfg.data.sources[0], "data.sources.0");
+  // 60000 rows in shards of 512.
+  EXPECT_EQ(source->shards().size(), 118u);
+  EXPECT_EQ(source->shards().back().samples, 60000 - 117 * 512);
 }
 
 }  // namespace
