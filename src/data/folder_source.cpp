@@ -80,6 +80,8 @@ class FolderSource : public RowSource {
     return true;
   }
 
+  std::vector<std::vector<std::string>> class_names() const override { return class_names_; }
+
  private:
   std::vector<std::string> class_ids_;
   std::vector<std::vector<std::string>> class_names_;

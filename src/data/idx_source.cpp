@@ -113,6 +113,8 @@ class IdxSource : public RowSource {
     return true;
   }
 
+  std::vector<std::vector<std::string>> class_names() const override { return class_names_; }
+
  private:
   int64_t label(int64_t i) const { return labels_.bytes[labels_.offset + static_cast<size_t>(i)]; }
 

@@ -188,6 +188,11 @@ Loader::Loader(std::vector<std::shared_ptr<const Source>> sources, LoaderOptions
     m.streams.push_back(std::make_unique<SourceStream>(m.sources[i], static_cast<int64_t>(i),
                                                        options.seed, options.rank,
                                                        options.world_size, m.cursor.sources[i]));
+    log::info("[data] source '{}' ({}): {} shards, {} of {} samples per batch, {} split across "
+              "{} rank(s), starting at epoch {}",
+              m.names[i], m.sources[i]->config().type, m.sources[i]->shards().size(), m.quotas[i],
+              options.batch_size, m.streams[i]->splits_samples() ? "sample" : "shard",
+              options.world_size, m.cursor.sources[i].epoch);
     SourceStats st;
     st.name = m.names[i];
     st.quota = m.quotas[i];
@@ -402,6 +407,8 @@ Batch Loader::next() {
                                         counts.empty() ? "none" : counts));
           }
           cur.readable = 0;
+          log::info("[data] source '{}': epoch {} begins after {} samples", m.names[s],
+                    item->after.epoch, cur.samples);
         }
         const int64_t readable = cur.readable;
         const int64_t samples = cur.samples;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "coca/common/error.h"
+#include "coca/data/class_names.h"
 #include "data/detail/shuffle.h"
 
 namespace coca::data::detail {
@@ -202,3 +203,12 @@ std::vector<std::vector<std::string>> read_class_names(const std::string& file,
 }
 
 }  // namespace coca::data::detail
+
+namespace coca::data {
+
+std::vector<std::vector<std::string>> source_class_names(const Source& source) {
+  if (const auto* rows = dynamic_cast<const detail::RowSource*>(&source)) return rows->class_names();
+  return {};
+}
+
+}  // namespace coca::data

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "coca/common/error.h"
+#include "coca/data/class_names.h"
 #include "coca/config/config_io.h"
 #include "coca/config/run_config.h"
 #include "coca/data/sources.h"
@@ -184,6 +185,9 @@ TEST(FolderSourceTest, ClassesFromSortedFoldersAndNamesFile) {
   EXPECT_EQ(x->label_ids, std::vector<int64_t>{1});
   EXPECT_EQ(x->labels, (std::vector<std::string>{"goldfish", "Carassius auratus"}));
   EXPECT_EQ(x->image_bytes, bytes_of("x"));
+  const auto names = source_class_names(*detail::make_folder_source(cfg, "data.sources.0"));
+  EXPECT_EQ(names, (std::vector<std::vector<std::string>>{{"tench", "Tinca tinca"},
+                                                           {"goldfish", "Carassius auratus"}}));
 
   // ImageNet's LOC_synset_mapping.txt layout: "<id> <names>".
   write_file(dir / "loc.txt", "n01 tench, Tinca tinca\nn02 goldfish\n");
@@ -389,7 +393,7 @@ TEST(IdxSourceTest, MismatchedOrTruncatedFilesAreErrors) {
 }
 
 // Debian's dataset-fashion-mnist, when installed: the official file layout and sizes, and
-// the first training label (9, "Ankle boot") as the dataset's README lists it.
+// the first training label (9, "Ankle boot"; read from the raw file with Python's gzip).
 TEST(IdxSourceTest, ReadsDebianFashionMnistWhenInstalled) {
   const std::filesystem::path root = "/usr/share/datasets/fashion-mnist";
   if (!std::filesystem::exists(root / "t10k-images-idx3-ubyte.gz")) {
@@ -411,6 +415,9 @@ TEST(IdxSourceTest, ReadsDebianFashionMnistWhenInstalled) {
   EXPECT_EQ(s.width, 28);
   EXPECT_EQ(s.label_ids, std::vector<int64_t>{9});
   EXPECT_EQ(s.labels, std::vector<std::string>{"Ankle boot"});
+  const auto names = source_class_names(*source);
+  ASSERT_EQ(names.size(), 10u);
+  EXPECT_EQ(names[0], std::vector<std::string>{"T-shirt/top"});
 }
 
 TEST(IdxSourceTest, FashionMnistConfigFragmentBuildsTheSource) {
