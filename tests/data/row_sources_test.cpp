@@ -140,6 +140,21 @@ TEST(ManifestSourceTest, RowsAreSplitIntoShardsCoveringEveryRowOnce) {
   EXPECT_EQ(read_all(*detail::make_manifest_source(cfg, "data.sources.0")).samples.size(), 10u);
 }
 
+TEST(ManifestSourceTest, ShortLineIsSkippedAsOther) {
+  TempDir dir;
+  write_file(dir / "a.jpg", "a");
+  write_file(dir / "m.tsv", "title\tfilepath\nok\ta.jpg\nno file column\n");
+  SourceConfig cfg;
+  cfg.type = "manifest";
+  cfg.path = (dir / "m.tsv").string();
+  const ReadAll r = read_all(*detail::make_manifest_source(cfg, "data.sources.0"));
+  ASSERT_EQ(r.samples.size(), 1u);
+  EXPECT_EQ(r.samples[0].captions[0], "ok");
+  ASSERT_EQ(r.skips.size(), 1u);
+  EXPECT_EQ(r.skips[0].reason, SkipReason::other);
+  EXPECT_NE(r.skips[0].key.find(":3"), std::string::npos) << r.skips[0].key;  // line 3
+}
+
 TEST(ManifestSourceTest, BadHeaderOrQuotingIsAnError) {
   TempDir dir;
   write_file(dir / "m.tsv", "file\ttitle\na.jpg\tx\n");
