@@ -52,6 +52,14 @@ struct Item {
   std::string text;
 };
 
+/// True when the tensor's storage overlaps `buffer`.
+bool aliases(const torch::Tensor& t, const std::vector<uint8_t>& buffer) {
+  if (buffer.empty() || !t.defined() || !t.has_storage()) return false;
+  const auto* begin = static_cast<const uint8_t*>(t.storage().data());
+  const auto* end = begin + t.storage().nbytes();
+  return begin < buffer.data() + buffer.size() && buffer.data() < end;
+}
+
 std::string trim_copy(const std::string& s) {
   const char* ws = " \t\r\n";
   const size_t b = s.find_first_not_of(ws);
@@ -309,6 +317,11 @@ void Loader::Impl::work_loop() {
       bool good = true;
       try {
         item->image = hooks.image_transform(raw, item->sample_seed).contiguous();
+        // A transform that returns a view of the sample's own buffer (from_blob) would
+        // dangle once the buffer is dropped below: copy it out.
+        if (aliases(item->image, raw.pixels) || aliases(item->image, raw.image_bytes)) {
+          item->image = item->image.clone();
+        }
       } catch (const DataError& e) {
         item->failure = SkipRecord{SkipReason::corrupt_image, item->shard, raw.key, e.what()};
         good = false;
@@ -339,9 +352,9 @@ void Loader::Impl::work_loop() {
       item->fatal = std::current_exception();
     }
     // Keep what the batch needs, drop the encoded bytes and pixels.
-    item->raw.image_bytes = {};
-    item->raw.pixels = {};
-    item->raw.captions = {};
+    item->raw.image_bytes = std::vector<uint8_t>();  // move-assignment frees the buffer
+    item->raw.pixels = std::vector<uint8_t>();
+    item->raw.captions = std::vector<std::string>();
     {
       std::lock_guard<std::mutex> lock(mutex);
       const auto s = static_cast<size_t>(item->source);

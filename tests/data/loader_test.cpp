@@ -252,6 +252,26 @@ TEST(LoaderTest, StopsCleanlyWhileBatchesAreInFlight) {
   SUCCEED();
 }
 
+TEST(LoaderTest, TransformReturningAViewOfTheSampleIsCopied) {
+  auto a = std::make_shared<MemSource>("a", std::vector<int64_t>{8});
+  LoaderHooks hooks = test_hooks();
+  hooks.image_transform = [](const RawSample& s, uint64_t) {
+    // A view of the encoded bytes (the key text), no copy.
+    auto view = torch::from_blob(const_cast<uint8_t*>(s.image_bytes.data()), {3, 1, 1}, torch::kUInt8);
+    return view;
+  };
+  Loader loader(as_sources({a}), options(4, 2), hooks);
+  for (int i = 0; i < 2; ++i) {
+    const Batch b = loader.next();
+    for (int64_t j = 0; j < 4; ++j) {
+      const std::string& key = b.keys[static_cast<size_t>(j)];  // "a:0:<i>"
+      for (int64_t c = 0; c < 3; ++c) {
+        EXPECT_EQ(b.images[j][c][0][0].item<uint8_t>(), static_cast<uint8_t>(key[static_cast<size_t>(c)]));
+      }
+    }
+  }
+}
+
 TEST(LoaderTest, HookErrorsOtherThanDataErrorStopTheLoader) {
   auto a = std::make_shared<MemSource>("a", std::vector<int64_t>{10});
   LoaderHooks hooks = test_hooks();
