@@ -126,6 +126,7 @@ void visit(V& v, data::SourceConfig& c) {
   v.path("path", c.path);
   v.path("labels_path", c.labels_path);
   v.path("class_names", c.class_names);
+  v.path("image_root", c.image_root);
   v.choice("text", c.text, {"caption", "label"});
   v.field("fraction", c.fraction, positive());
   v.field("split", c.split);

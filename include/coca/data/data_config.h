@@ -16,6 +16,8 @@ struct SourceConfig {
   std::string path;                  ///< shards pattern, manifest, folder, json or IDX images file
   std::string labels_path;           ///< IDX labels file, or empty
   std::string class_names;           ///< file: one class per line, `id<TAB>name[, name...]`
+  /// manifest/coco/karpathy: folder image paths are relative to; empty = the file's folder
+  std::string image_root;
   /// caption: text is the sample's caption (ALIGN-style); label: text is made from the
   /// label names (JFT-style, paper §4.1)
   std::string text = "caption";
