@@ -31,5 +31,14 @@ Subcommand add_train(CLI::App& root);
 Subcommand add_bench(CLI::App& root);
 Subcommand add_tokenizer(CLI::App& root);
 Subcommand add_model_info(CLI::App& root);
+/// `coca data <leaf>`: the group registers its leaves (src/cli/data.cpp).
+Subcommand add_data(CLI::App& root);
+
+/// One leaf of a subcommand group (`coca data synth`): its app and how to run it.
+struct Leaf {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+Leaf add_data_synth(CLI::App& data_group);
 
 }  // namespace coca::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
       coca::cli::add_bench(app),
       coca::cli::add_tokenizer(app),
       coca::cli::add_model_info(app),
+      coca::cli::add_data(app),
   };
 
   try {

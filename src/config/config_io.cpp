@@ -137,6 +137,7 @@ void visit(V& v, data::SourceConfig& c) {
   v.field("title_column", c.title_column);
   v.field("samples", c.samples, non_negative());
   v.field("seed", c.seed);
+  v.field("image_size", c.image_size, positive());
 }
 
 template <class V>

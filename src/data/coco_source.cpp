@@ -17,7 +17,7 @@
 #include <unordered_map>
 
 #include "coca/common/error.h"
-#include "data/detail/datab_sources.h"
+#include "data/detail/source_factories.h"
 #include "data/detail/row_source.h"
 
 namespace coca::data::detail {

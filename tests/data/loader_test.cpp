@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "coca/data/data_config.h"
-#include "data/detail/datab_sources.h"
+#include "data/detail/source_factories.h"
 #include "test_utils.h"
 
 #include "data/mem_source.h"

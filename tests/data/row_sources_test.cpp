@@ -12,7 +12,7 @@
 #include "coca/config/config_io.h"
 #include "coca/config/run_config.h"
 #include "coca/data/sources.h"
-#include "data/detail/datab_sources.h"
+#include "data/detail/source_factories.h"
 #include "data/detail/row_source.h"
 #include "test_utils.h"
 

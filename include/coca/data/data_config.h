@@ -30,6 +30,7 @@ struct SourceConfig {
   std::string title_column = "title";        ///< manifest caption column
   int64_t samples = 0;               ///< synthetic: samples per epoch; others: cap (0 = all)
   uint64_t seed = 0;                 ///< synthetic: generator seed
+  int64_t image_size = 64;           ///< synthetic: side of the generated images
 };
 
 /// Image preprocessing.
