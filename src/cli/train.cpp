@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "coca/common/error.h"
 #include "coca/config/config_io.h"
+#include "coca/train/trainer.h"
 
 namespace coca::cli {
 
@@ -17,6 +18,10 @@ Subcommand add_train(CLI::App& root) {
   CLI::App* app = root.add_subcommand("train", "pretrain or finetune (task: in the config)");
   args->config.add_to(*app);
   app->add_flag("--print-config", args->print_config, "print the resolved config as YAML and exit");
+  app->add_flag_function(
+      "--resume",
+      [args](int64_t) { args->config.overrides.push_back("train.resume=auto"); },
+      "continue from the newest complete checkpoint of the run (same as --set train.resume=auto)");
 
   Subcommand cmd;
   cmd.app = app;
@@ -29,7 +34,8 @@ Subcommand add_train(CLI::App& root) {
       std::cout << config::to_yaml(cfg);
       return 0;
     }
-    throw UsageError("train: the training loop is not part of this build yet; use --print-config");
+    train::Trainer trainer(cfg);
+    return trainer.fit();
   };
   return cmd;
 }
