@@ -29,5 +29,6 @@ struct ConfigArgs {
 
 Subcommand add_train(CLI::App& root);
 Subcommand add_bench(CLI::App& root);
+Subcommand add_launch(CLI::App& root);
 
 }  // namespace coca::cli

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   std::vector<coca::cli::Subcommand> commands = {
       coca::cli::add_train(app),
       coca::cli::add_bench(app),
+      coca::cli::add_launch(app),
   };
 
   try {
