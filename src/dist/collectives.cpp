@@ -126,15 +126,19 @@ void check_identical_parameters(const torch::nn::Module& module, const Context& 
   // the same and names every differing rank.
   const int64_t n = static_cast<int64_t>(named.size());
   torch::Tensor differs = torch::zeros({ctx.world_size, std::max<int64_t>(n, 1)}, torch::kFloat);
+  std::vector<float> mine_differs(static_cast<size_t>(std::max<int64_t>(n, 1)), 0.0f);
   for (int64_t i = 0; i < n; ++i) {
     torch::Tensor mine = named[i].second.detach().contiguous().clone();
     torch::Tensor root = mine.clone();
     broadcast_(ctx, root, 0);
     const bool same = mine.sizes() == root.sizes() &&
                       torch::equal(mine.view(-1).view(torch::kByte), root.view(-1).view(torch::kByte));
-    if (!same) differs[ctx.rank][i] = 1.0f;
+    if (!same) mine_differs[static_cast<size_t>(i)] = 1.0f;
   }
+  differs[ctx.rank].copy_(torch::tensor(mine_differs, torch::kFloat));
+  differs = differs.to(ctx.device);  // NCCL reduces device tensors only
   all_reduce_sum_(ctx, differs);
+  differs = differs.cpu();
   for (int64_t i = 0; i < n; ++i) {
     for (int r = 1; r < ctx.world_size; ++r) {
       if (differs[r][i].item<float>() > 0.0f) {

@@ -64,10 +64,9 @@ GradSync::GradSync(const Context& ctx,
     b.pending = b.slots.size();
   }
   for (size_t i = 0; i < slots_.size(); ++i) {
-    slots_[i].hook = slots_[i].param.register_hook([this, i](torch::Tensor grad) {
-      on_grad(i, grad);
-      return grad;
-    });
+    // A void hook observes the gradient without replacing it.
+    slots_[i].hook = slots_[i].param.register_hook(
+        [this, i](const torch::Tensor& grad) { on_grad(i, grad); });
   }
 }
 
@@ -176,7 +175,8 @@ void GradSync::finish() {
     --b.pending;
   }
   launch_ready_buckets_locked();
-  torch::Tensor used = torch::tensor(used_local, torch::kFloat);
+  // On the buckets' device: NCCL reduces device tensors only.
+  torch::Tensor used = torch::tensor(used_local, torch::kFloat).to(buckets_.front().flat.device());
   std::vector<torch::Tensor> ts{used};
   auto used_work = ctx_.pg->allreduce(ts);
   try {
@@ -186,7 +186,8 @@ void GradSync::finish() {
     reset_round_locked();
     throw;
   }
-  auto used_acc = used.accessor<float, 1>();
+  const torch::Tensor used_cpu = used.cpu();
+  auto used_acc = used_cpu.accessor<float, 1>();
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (used_acc[static_cast<int64_t>(i)] == 0.0f) continue;
     Slot& s = slots_[i];

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -156,6 +157,8 @@ int launch(const LaunchOptions& o) {
       // Own process group: a terminal's Ctrl-C reaches the children only through us
       // (once), and stopping a child also stops what it started.
       ::setpgid(0, 0);
+      // If the launcher dies without stopping us (SIGKILL), do not linger.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       ::signal(SIGINT, SIG_DFL);
       ::signal(SIGTERM, SIG_DFL);
       ::dup2(out[1], 1);
