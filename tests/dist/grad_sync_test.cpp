@@ -136,5 +136,20 @@ TEST(GradSyncTest, UnusedParametersDoNotHang) {
   }
 }
 
+// A parameter used twice in one graph (tied weights) gets one hook call with the summed
+// gradient: d/dw [sum(w * k) + sum(w * w)] = k + 2w, averaged over ranks (k = 1, 2).
+TEST(GradSyncTest, ParameterUsedTwice) {
+  std::vector<torch::Tensor> got(2);
+  auto results = run_ranks(2, [&](Context& ctx) {
+    torch::Tensor w = torch::full({3}, 2.0, torch::requires_grad());
+    GradSync sync(ctx, std::vector<std::pair<std::string, torch::Tensor>>{{"w", w}}, 25.0);
+    ((w * (ctx.rank + 1.0)).sum() + (w * w).sum()).backward();
+    sync.finish();
+    got[ctx.rank] = w.grad().clone();
+  });
+  EXPECT_RANKS_OK(results);
+  for (int r = 0; r < 2; ++r) EXPECT_TRUE(torch::allclose(got[r], torch::full({3}, 1.5 + 4.0)));
+}
+
 }  // namespace
 }  // namespace coca::dist
