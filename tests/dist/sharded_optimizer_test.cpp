@@ -144,5 +144,23 @@ TEST(ShardedOptimizerTest, LoadRejectsOtherRank) {
   }
 }
 
+// With more ranks than tensors a rank owns nothing: it still gets an (empty) inner
+// optimizer, so an LR scheduler can drive local_optimizer() on every rank.
+TEST(ShardedOptimizerTest, RankOwningNothingHasAnEmptyOptimizer) {
+  Context ctx;  // metadata only: rank 0 of 3, no group
+  ctx.world_size = 3;
+  torch::Tensor w = torch::zeros({4}, torch::requires_grad());
+  ShardedOptimizer opt({w}, [](std::vector<torch::Tensor> p) {
+    return std::make_unique<torch::optim::Adam>(std::move(p), torch::optim::AdamOptions(0.1));
+  }, ctx);
+  EXPECT_EQ(opt.owners(), std::vector<int>{1});
+  EXPECT_TRUE(opt.local_indices().empty());
+  w.mutable_grad() = torch::ones({4});
+  opt.step();  // steps nothing locally
+  EXPECT_TRUE(torch::equal(w, torch::zeros({4})));
+  opt.zero_grad();
+  EXPECT_FALSE(w.grad().defined());
+}
+
 }  // namespace
 }  // namespace coca::dist
