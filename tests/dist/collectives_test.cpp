@@ -185,6 +185,7 @@ TEST(DistFailureTest, DeadRankMakesCollectiveThrow) {
       /*timeout_s=*/3);
   EXPECT_RANKS_OK(results);
   EXPECT_NE(error.find("all_reduce failed on rank 0 of 2"), std::string::npos) << error;
+  std::cout << "[dist] dead peer: " << error << "\n";
 }
 
 }  // namespace

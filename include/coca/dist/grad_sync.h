@@ -5,6 +5,7 @@
 // gradients back into param.grad().
 #pragma once
 
+#include <torch/ordered_dict.h>
 #include <torch/types.h>
 
 #include <cstdint>
