@@ -1,11 +1,12 @@
 // `coca launch --nproc N [--master-port P] -- train --config F ...`: runs N ranks of this
 // binary on this machine (the logic is in coca::dist::launch).
+#include "coca/dist/launch.h"
+
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
-#include "coca/dist/launch.h"
 
 namespace coca::cli {
 

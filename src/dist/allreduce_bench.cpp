@@ -15,7 +15,8 @@ AllReduceMeasurement measure_all_reduce(const Context& ctx, int64_t bytes, int64
   if (bytes < 4 || iters < 1) {
     throw std::invalid_argument("measure_all_reduce: need bytes >= 4 and iters >= 1");
   }
-  torch::Tensor buf = torch::ones({bytes / 4}, torch::TensorOptions(torch::kFloat).device(ctx.device));
+  torch::Tensor buf =
+      torch::ones({bytes / 4}, torch::TensorOptions(torch::kFloat).device(ctx.device));
   std::vector<double> times;
   for (int64_t i = 0; i <= iters; ++i) {
     barrier(ctx);

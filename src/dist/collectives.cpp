@@ -132,8 +132,9 @@ void check_identical_parameters(const torch::nn::Module& module, const Context& 
     torch::Tensor mine = named[i].second.detach().contiguous().clone();
     torch::Tensor root = mine.clone();
     broadcast_(ctx, root, 0);
-    const bool same = mine.sizes() == root.sizes() &&
-                      torch::equal(mine.view(-1).view(torch::kByte), root.view(-1).view(torch::kByte));
+    const bool same =
+        mine.sizes() == root.sizes() &&
+        torch::equal(mine.view(-1).view(torch::kByte), root.view(-1).view(torch::kByte));
     if (!same) mine_differs[static_cast<size_t>(i)] = 1.0f;
   }
   differs[ctx.rank].copy_(torch::tensor(mine_differs, torch::kFloat));
@@ -143,8 +144,8 @@ void check_identical_parameters(const torch::nn::Module& module, const Context& 
   for (int64_t i = 0; i < n; ++i) {
     for (int r = 1; r < ctx.world_size; ++r) {
       if (differs[r][i].item<float>() > 0.0f) {
-        throw std::runtime_error("dist.check_params: parameter '" + named[i].first +
-                                 "' on rank " + std::to_string(r) +
+        throw std::runtime_error("dist.check_params: parameter '" + named[i].first + "' on rank " +
+                                 std::to_string(r) +
                                  " differs from rank 0 (broadcast_parameters at start, or check "
                                  "the seed and the initialisation)");
       }

@@ -3,9 +3,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
-
 #include <torch/cuda.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -28,16 +27,16 @@ int parse_int(const EnvLookup& env, const char* name, int fallback, int min_valu
   errno = 0;
   const long x = std::strtol(v, &end, 10);
   if (errno != 0 || end == v || *end != '\0' || x < min_value || x > 1000000) {
-    throw ConfigError(fmt::format("environment variable {}='{}' must be an integer >= {}",
-                                  name, v, min_value));
+    throw ConfigError(
+        fmt::format("environment variable {}='{}' must be an integer >= {}", name, v, min_value));
   }
   return static_cast<int>(x);
 }
 
 void check_rank(const LaunchEnv& e, const char* rank_var, const char* world_var) {
   if (e.rank >= e.world_size) {
-    throw ConfigError(fmt::format("{}={} must be smaller than {}={}", rank_var, e.rank,
-                                  world_var, e.world_size));
+    throw ConfigError(
+        fmt::format("{}={} must be smaller than {}={}", rank_var, e.rank, world_var, e.world_size));
   }
 }
 
@@ -79,7 +78,8 @@ std::vector<std::string> expand_range_list(const std::string& body, const std::s
       return !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
     };
     if (dash == std::string::npos) {
-      if (!is_digits(item)) throw std::invalid_argument("bad item '" + item + "' in Slurm node list '" + all + "'");
+      if (!is_digits(item))
+        throw std::invalid_argument("bad item '" + item + "' in Slurm node list '" + all + "'");
       out.push_back(item);
     } else {
       const std::string a = item.substr(0, dash), b = item.substr(dash + 1);
@@ -115,7 +115,8 @@ std::vector<std::string> expand_slurm_nodelist(const std::string& nodelist) {
     size_t i = 0;
     while (i < part.size()) {
       const size_t open = part.find('[', i);
-      const std::string literal = part.substr(i, open == std::string::npos ? std::string::npos : open - i);
+      const std::string literal =
+          part.substr(i, open == std::string::npos ? std::string::npos : open - i);
       for (auto& p : prefixes) p += literal;
       if (open == std::string::npos) break;
       const size_t close = part.find(']', open);
@@ -199,8 +200,9 @@ std::string resolve_backend(const std::string& requested) {
   }
   if (requested == "gloo") {
     if (!kHaveGloo) {
-      throw ConfigError("dist.backend: 'gloo' is not available in this build (LibTorch without "
-                        "c10d Gloo headers)");
+      throw ConfigError(
+          "dist.backend: 'gloo' is not available in this build (LibTorch without "
+          "c10d Gloo headers)");
     }
     return "gloo";
   }
@@ -231,8 +233,8 @@ Context init_distributed(const DistConfig& config, const LaunchEnv& env_in) {
   log::set_rank(ctx.rank);
   if (env.world_size <= 1) return ctx;  // single process: no group, collectives are no-ops
   if (env.master_port <= 0 || env.master_port > 65535) {
-    throw ConfigError(fmt::format("dist.master_port / MASTER_PORT: {} is not a TCP port",
-                                  env.master_port));
+    throw ConfigError(
+        fmt::format("dist.master_port / MASTER_PORT: {} is not a TCP port", env.master_port));
   }
 
   c10d::TCPStoreOptions store_opts;
@@ -268,15 +270,16 @@ Context init_distributed(const DistConfig& config, const LaunchEnv& env_in) {
     throw std::runtime_error(fmt::format("dist: rank {} of {} could not create the {} group: {}",
                                          env.rank, env.world_size, backend, e.what()));
   }
-  log::info("[dist] rank {}/{} (local {}/{}) backend {} via {}:{} ({})", ctx.rank,
-            ctx.world_size, ctx.local_rank, ctx.local_world_size, backend, env.master_addr,
-            env.master_port, env.source);
+  log::info("[dist] rank {}/{} (local {}/{}) backend {} via {}:{} ({})", ctx.rank, ctx.world_size,
+            ctx.local_rank, ctx.local_world_size, backend, env.master_addr, env.master_port,
+            env.source);
   return ctx;
 }
 
 int find_free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error(std::string("dist: socket() failed: ") + std::strerror(errno));
+  if (fd < 0)
+    throw std::runtime_error(std::string("dist: socket() failed: ") + std::strerror(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -12,13 +12,14 @@ namespace coca::dist {
 GradSync::GradSync(const Context& ctx,
                    const torch::OrderedDict<std::string, torch::Tensor>& named_params,
                    double bucket_mb)
-    : GradSync(ctx,
-               [&] {
-                 std::vector<std::pair<std::string, torch::Tensor>> v;
-                 for (const auto& kv : named_params) v.emplace_back(kv.key(), kv.value());
-                 return v;
-               }(),
-               bucket_mb) {}
+    : GradSync(
+          ctx,
+          [&] {
+            std::vector<std::pair<std::string, torch::Tensor>> v;
+            for (const auto& kv : named_params) v.emplace_back(kv.key(), kv.value());
+            return v;
+          }(),
+          bucket_mb) {}
 
 GradSync::GradSync(const Context& ctx,
                    std::vector<std::pair<std::string, torch::Tensor>> named_params,
@@ -65,8 +66,8 @@ GradSync::GradSync(const Context& ctx,
   }
   for (size_t i = 0; i < slots_.size(); ++i) {
     // A void hook observes the gradient without replacing it.
-    slots_[i].hook = slots_[i].param.register_hook(
-        [this, i](const torch::Tensor& grad) { on_grad(i, grad); });
+    slots_[i].hook =
+        slots_[i].param.register_hook([this, i](const torch::Tensor& grad) { on_grad(i, grad); });
   }
 }
 

@@ -1,14 +1,13 @@
 #include "coca/dist/launch.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -49,8 +48,8 @@ void write_all(int fd, const std::string& s) {
 }
 
 struct Stream {
-  int fd = -1;      // read end, -1 once closed
-  int out_fd = 1;   // where prefixed lines go
+  int fd = -1;     // read end, -1 once closed
+  int out_fd = 1;  // where prefixed lines go
   int rank = 0;
   std::string partial;
 };
@@ -86,11 +85,13 @@ void flush_lines(Stream& s, bool at_eof) {
   if (!out.empty()) write_all(s.out_fd, out);
 }
 
-std::vector<std::string> child_environment(const LaunchOptions& o, int rank, int port, int threads) {
+std::vector<std::string> child_environment(const LaunchOptions& o, int rank, int port,
+                                           int threads) {
   std::vector<std::string> env;
-  const char* replaced[] = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=",
-                            "MASTER_ADDR=", "MASTER_PORT=", "OMP_NUM_THREADS=",
-                            "OPENBLAS_NUM_THREADS=", "COCA_THREAD_ENV="};
+  const char* replaced[] = {
+      "RANK=",           "WORLD_SIZE=",  "LOCAL_RANK=",      "LOCAL_WORLD_SIZE=",
+      "MASTER_ADDR=",    "MASTER_PORT=", "OMP_NUM_THREADS=", "OPENBLAS_NUM_THREADS=",
+      "COCA_THREAD_ENV="};
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     bool skip = false;
     for (const char* r : replaced) skip = skip || std::strncmp(*e, r, std::strlen(r)) == 0;
@@ -110,16 +111,19 @@ std::vector<std::string> child_environment(const LaunchOptions& o, int rank, int
 }  // namespace
 
 int launch(const LaunchOptions& o) {
-  if (o.nproc < 1) throw std::invalid_argument("launch: --nproc must be >= 1, got " + std::to_string(o.nproc));
+  if (o.nproc < 1)
+    throw std::invalid_argument("launch: --nproc must be >= 1, got " + std::to_string(o.nproc));
   if (o.master_port < 0 || o.master_port > 65535) {
     throw std::invalid_argument("launch: --master-port must be in [0, 65535], got " +
                                 std::to_string(o.master_port));
   }
-  if (o.args.empty()) throw std::invalid_argument("launch: no command given (coca launch --nproc N -- train ...)");
+  if (o.args.empty())
+    throw std::invalid_argument("launch: no command given (coca launch --nproc N -- train ...)");
   const int port = o.master_port > 0 ? o.master_port : find_free_port();
-  const int threads = o.threads_per_proc > 0
-                          ? o.threads_per_proc
-                          : static_cast<int>(std::max<int64_t>(1, runtime::available_cores() / o.nproc));
+  const int threads =
+      o.threads_per_proc > 0
+          ? o.threads_per_proc
+          : static_cast<int>(std::max<int64_t>(1, runtime::available_cores() / o.nproc));
 
   if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
     throw std::runtime_error(std::string("launch: pipe failed: ") + std::strerror(errno));
@@ -128,7 +132,8 @@ int launch(const LaunchOptions& o) {
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   ::sigaction(SIGINT, &sa, &old_int);
   ::sigaction(SIGTERM, &sa, &old_term);
   ::fflush(nullptr);
@@ -152,7 +157,8 @@ int launch(const LaunchOptions& o) {
     argv.push_back(nullptr);
 
     const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error(std::string("launch: fork failed: ") + std::strerror(errno));
+    if (pid < 0)
+      throw std::runtime_error(std::string("launch: fork failed: ") + std::strerror(errno));
     if (pid == 0) {
       // Own process group: a terminal's Ctrl-C reaches the children only through us
       // (once), and stopping a child also stops what it started.
@@ -250,7 +256,8 @@ int launch(const LaunchOptions& o) {
         signal_children(b);  // forward as received
         if (!stopping) {
           stopping = true;
-          kill_at = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.grace_s * 1000));
+          kill_at =
+              Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.grace_s * 1000));
         }
       }
     }

@@ -105,8 +105,8 @@ void ShardedOptimizer::load(torch::serialize::InputArchive& archive) {
     throw std::runtime_error("ShardedOptimizer: this optimizer shard was saved by rank " +
                              std::to_string(rank.item<int64_t>()) + " of " +
                              std::to_string(world.item<int64_t>()) +
-                             " and cannot be loaded by rank " + std::to_string(ctx_.rank) +
-                             " of " + std::to_string(ctx_.world_size) +
+                             " and cannot be loaded by rank " + std::to_string(ctx_.rank) + " of " +
+                             std::to_string(ctx_.world_size) +
                              " (ZeRO-1 state is per rank: resume with the same world size)");
   }
   std::vector<int64_t> want(local_.begin(), local_.end());

@@ -1,6 +1,8 @@
 // Collectives over 2 Gloo ranks on loopback (threads of this process): values against
 // hand-computed sums, the gathered contrastive gradient against a single process on the
 // concatenated batch, parameter broadcast/consistency, and failure of a peer.
+#include "coca/dist/collectives.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -10,7 +12,6 @@
 #include <iostream>
 #include <string>
 
-#include "coca/dist/collectives.h"
 #include "dist/dist_test_utils.h"
 #include "test_utils.h"
 

@@ -1,5 +1,7 @@
 // Launcher environment parsing, Slurm node lists, backend choice and the single-process
 // context (no group, collectives are no-ops).
+#include "coca/dist/context.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -8,7 +10,6 @@
 
 #include "coca/common/error.h"
 #include "coca/dist/collectives.h"
-#include "coca/dist/context.h"
 
 namespace coca::dist {
 namespace {
@@ -46,8 +47,8 @@ TEST(DistEnvTest, TorchrunVariables) {
 }
 
 TEST(DistEnvTest, TorchrunWinsOverSlurm) {
-  const LaunchEnv e = read_launch_env(env_of(
-      {{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}}));
+  const LaunchEnv e = read_launch_env(
+      env_of({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}}));
   EXPECT_EQ(e.source, "env");
   EXPECT_EQ(e.rank, 1);
   EXPECT_EQ(e.master_addr, "127.0.0.1");

@@ -65,8 +65,8 @@ inline std::vector<RankResult> run_ranks(int world, const std::function<void(dis
   return results;
 }
 
-#define EXPECT_RANKS_OK(results)                                             \
-  for (size_t r_ = 0; r_ < (results).size(); ++r_)                          \
+#define EXPECT_RANKS_OK(results)                   \
+  for (size_t r_ = 0; r_ < (results).size(); ++r_) \
   EXPECT_EQ((results)[r_].error, "") << "rank " << r_ << " threw"
 
 }  // namespace coca::testing

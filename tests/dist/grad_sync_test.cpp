@@ -1,13 +1,14 @@
 // GradSync over 2 Gloo ranks: averaged gradients of 2 ranks x batch B equal one process
 // on the 2B batch (several buckets), also with 2 micro-batches of accumulation, and
 // unused parameters neither hang nor get invented gradients.
+#include "coca/dist/grad_sync.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <map>
 #include <string>
 
-#include "coca/dist/grad_sync.h"
 #include "dist/dist_test_utils.h"
 #include "test_utils.h"
 

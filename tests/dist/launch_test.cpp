@@ -1,8 +1,9 @@
 // `coca launch`: rank environment, prefixed output, a failing rank stops the others and
 // sets the exit code, signals are forwarded. Children are /bin/sh scripts or the coca
 // binary; every child sleeps at most a few seconds so nothing can hang the suite.
-#include <gtest/gtest.h>
+#include "coca/dist/launch.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,7 +12,6 @@
 #include <string>
 #include <thread>
 
-#include "coca/dist/launch.h"
 #include "test_utils.h"
 
 namespace coca::dist {
@@ -53,8 +53,10 @@ TEST(LaunchTest, SetsTheRankEnvironment) {
   o.nproc = 3;
   o.master_port = 4321;
   o.executable = "/bin/sh";
-  o.args = {"-c", "echo \"$RANK $WORLD_SIZE $LOCAL_RANK $LOCAL_WORLD_SIZE $MASTER_ADDR "
-                  "$MASTER_PORT\" > " + dir.path().string() + "/env.$RANK"};
+  o.args = {"-c",
+            "echo \"$RANK $WORLD_SIZE $LOCAL_RANK $LOCAL_WORLD_SIZE $MASTER_ADDR "
+            "$MASTER_PORT\" > " +
+                dir.path().string() + "/env.$RANK"};
   EXPECT_EQ(launch(o), 0);
   for (int r = 0; r < 3; ++r) {
     const std::string got = coca::testing::read_file(dir / ("env." + std::to_string(r)));
@@ -71,8 +73,10 @@ TEST(LaunchTest, FailureStopsTheOthersEvenIfTheyIgnoreSigterm) {
   o.nproc = 2;
   o.grace_s = 0.3;
   o.executable = "/bin/sh";
-  o.args = {"-c", "if [ \"$RANK\" = 1 ]; then sleep 0.2; exit 3; fi; trap '' TERM; "
-                  "i=0; while [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; touch " + marker};
+  o.args = {"-c",
+            "if [ \"$RANK\" = 1 ]; then sleep 0.2; exit 3; fi; trap '' TERM; "
+            "i=0; while [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; touch " +
+                marker};
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(launch(o), 3);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -86,12 +90,14 @@ TEST(LaunchTest, ForwardsSigterm) {
   LaunchOptions o;
   o.nproc = 2;
   o.executable = "/bin/sh";
-  o.args = {"-c", "touch " + dir.path().string() + "/started.$RANK; "
-                  "i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; touch " +
+  o.args = {"-c", "touch " + dir.path().string() +
+                      "/started.$RANK; "
+                      "i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; touch " +
                       dir.path().string() + "/finished.$RANK"};
   std::thread killer([&] {
     for (int i = 0; i < 500; ++i) {
-      if (std::filesystem::exists(dir / "started.0") && std::filesystem::exists(dir / "started.1")) {
+      if (std::filesystem::exists(dir / "started.0") &&
+          std::filesystem::exists(dir / "started.1")) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         ::kill(::getpid(), SIGTERM);
         return;

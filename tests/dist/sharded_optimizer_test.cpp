@@ -1,5 +1,7 @@
 // ZeRO-1 over 2 Gloo ranks: sharded Adam gives the same parameters as replicated Adam
 // after several steps; the partition is contiguous and balanced; a saved shard loads.
+#include "coca/dist/sharded_optimizer.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -7,7 +9,6 @@
 
 #include "coca/dist/collectives.h"
 #include "coca/dist/grad_sync.h"
-#include "coca/dist/sharded_optimizer.h"
 #include "dist/dist_test_utils.h"
 #include "test_utils.h"
 
@@ -29,9 +30,9 @@ TEST(ShardedOptimizerTest, PartitionIsContiguousAndBalancedByNumel) {
 
 torch::nn::Sequential make_model() {
   torch::manual_seed(21);
-  auto m = torch::nn::Sequential(torch::nn::Linear(5, 12), torch::nn::ReLU(),
-                                 torch::nn::Linear(12, 12), torch::nn::ReLU(),
-                                 torch::nn::Linear(12, 2));
+  auto m =
+      torch::nn::Sequential(torch::nn::Linear(5, 12), torch::nn::ReLU(), torch::nn::Linear(12, 12),
+                            torch::nn::ReLU(), torch::nn::Linear(12, 2));
   m->to(torch::kDouble);
   return m;
 }
@@ -45,8 +46,8 @@ TEST(ShardedOptimizerTest, Zero1MatchesReplicatedAdam) {
   const torch::Tensor x = torch::randn({kSteps, kWorld * kB, 5}, torch::kDouble);
   const torch::Tensor y = torch::randn({kSteps, kWorld * kB, 2}, torch::kDouble);
   auto adam = [](std::vector<torch::Tensor> p) {
-    return std::make_unique<torch::optim::Adam>(
-        std::move(p), torch::optim::AdamOptions(0.05).weight_decay(0.01));
+    return std::make_unique<torch::optim::Adam>(std::move(p),
+                                                torch::optim::AdamOptions(0.05).weight_decay(0.01));
   };
 
   std::vector<std::vector<torch::Tensor>> sharded_params(kWorld), plain_params(kWorld);
@@ -150,9 +151,12 @@ TEST(ShardedOptimizerTest, RankOwningNothingHasAnEmptyOptimizer) {
   Context ctx;  // metadata only: rank 0 of 3, no group
   ctx.world_size = 3;
   torch::Tensor w = torch::zeros({4}, torch::requires_grad());
-  ShardedOptimizer opt({w}, [](std::vector<torch::Tensor> p) {
-    return std::make_unique<torch::optim::Adam>(std::move(p), torch::optim::AdamOptions(0.1));
-  }, ctx);
+  ShardedOptimizer opt(
+      {w},
+      [](std::vector<torch::Tensor> p) {
+        return std::make_unique<torch::optim::Adam>(std::move(p), torch::optim::AdamOptions(0.1));
+      },
+      ctx);
   EXPECT_EQ(opt.owners(), std::vector<int>{1});
   EXPECT_TRUE(opt.local_indices().empty());
   w.mutable_grad() = torch::ones({4});

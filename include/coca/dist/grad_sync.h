@@ -70,9 +70,9 @@ class GradSync {
     unsigned hook = 0;
   };
   struct Bucket {
-    torch::Tensor flat;           // [sum of numel], dtype/device of its parameters
-    std::vector<size_t> slots;    // indices into slots_
-    size_t pending = 0;           // slots not ready yet
+    torch::Tensor flat;         // [sum of numel], dtype/device of its parameters
+    std::vector<size_t> slots;  // indices into slots_
+    size_t pending = 0;         // slots not ready yet
     c10::intrusive_ptr<c10d::Work> work;
   };
 

@@ -10,13 +10,13 @@
 namespace coca::dist {
 
 struct LaunchOptions {
-  int nproc = 1;                          ///< processes to start (>= 1)
-  int master_port = 0;                    ///< 0 = a free port on 127.0.0.1
-  std::string master_addr = "127.0.0.1";  ///< rendezvous address given to the children
-  int threads_per_proc = 0;               ///< OMP/OpenBLAS threads per child; 0 = cores / nproc
-  double grace_s = 5.0;                   ///< SIGTERM -> SIGKILL delay when stopping children
+  int nproc = 1;                              ///< processes to start (>= 1)
+  int master_port = 0;                        ///< 0 = a free port on 127.0.0.1
+  std::string master_addr = "127.0.0.1";      ///< rendezvous address given to the children
+  int threads_per_proc = 0;                   ///< OMP/OpenBLAS threads per child; 0 = cores / nproc
+  double grace_s = 5.0;                       ///< SIGTERM -> SIGKILL delay when stopping children
   std::string executable = "/proc/self/exe";  ///< program to run (default: this binary)
-  std::vector<std::string> args;          ///< its arguments, e.g. {"train", "--config", "x.yaml"}
+  std::vector<std::string> args;  ///< its arguments, e.g. {"train", "--config", "x.yaml"}
 };
 
 /// Runs the children to completion and returns the launcher's exit code: 0 when all

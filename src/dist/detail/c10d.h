@@ -4,11 +4,10 @@
 // does not export).
 #pragma once
 
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
 #include <chrono>
 #include <memory>
 #include <string>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "coca/common/compat.h"
 #include "coca/dist/context.h"
