@@ -5,8 +5,11 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "coca/common/error.h"
 #include "coca/common/gemm_peak.h"
 #include "coca/common/runtime.h"
+#include "coca/dist/allreduce_bench.h"
+#include "coca/dist/context.h"
 
 namespace coca::cli {
 
@@ -15,6 +18,7 @@ Subcommand add_bench(CLI::App& root) {
     int64_t size = 1024;
     int64_t iters = 20;
     int64_t threads = 0;
+    double mb = 25.0;
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = root.add_subcommand("bench", "measured throughput benchmarks");
@@ -25,10 +29,33 @@ Subcommand add_bench(CLI::App& root) {
   gemm->add_option("--threads", args->threads, "compute threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
 
+  CLI::App* allreduce = app->add_subcommand(
+      "allreduce", "all-reduce GB/s of the process group (run under coca launch --nproc N)");
+  allreduce->add_option("--mb", args->mb, "buffer size in MiB (like dist.bucket_mb)")
+      ->check(CLI::PositiveNumber);
+  allreduce->add_option("--iters", args->iters, "timed repetitions")->check(CLI::PositiveNumber);
+
   Subcommand cmd;
   cmd.app = app;
   cmd.threads = [args] { return args->threads; };
-  cmd.run = [args, gemm] {
+  cmd.run = [args, gemm, allreduce] {
+    if (allreduce->parsed()) {
+      const dist::Context ctx = dist::init_distributed(dist::DistConfig{});
+      if (!ctx.distributed()) {
+        throw UsageError("bench allreduce: single process; run it as "
+                         "`coca launch --nproc 2 -- bench allreduce`");
+      }
+      const auto bytes = static_cast<int64_t>(args->mb * 1024 * 1024);
+      const auto m = dist::measure_all_reduce(ctx, bytes, args->iters);
+      if (ctx.is_main()) {
+        std::cout << fmt::format(
+            "[bench] all_reduce {:.1f} MiB fp32, {} ranks, backend {}: median {:.3f} ms, "
+            "algo {:.2f} GB/s, bus {:.2f} GB/s\n",
+            static_cast<double>(m.bytes) / (1024 * 1024), ctx.world_size, ctx.backend,
+            m.seconds_median * 1e3, m.algo_gbps, m.bus_gbps);
+      }
+      return 0;
+    }
     if (gemm->parsed()) {
       std::cout << "[bench] " << runtime::thread_summary() << "\n";
       const auto m = measure_gemm({args->size, args->size, args->size}, args->iters);

@@ -40,5 +40,6 @@ struct Leaf {
   std::function<int()> run;
 };
 Leaf add_data_synth(CLI::App& data_group);
+Subcommand add_launch(CLI::App& root);
 
 }  // namespace coca::cli

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
       coca::cli::add_tokenizer(app),
       coca::cli::add_model_info(app),
       coca::cli::add_data(app),
+      coca::cli::add_launch(app),
   };
 
   try {

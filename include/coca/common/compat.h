@@ -51,3 +51,14 @@ inline OptimizerStateKey state_key(const torch::Tensor& p) {
 }
 
 }  // namespace coca::compat
+/// c10d: the class collectives are called on. 1.13 (Debian): ProcessGroup, which the
+/// Gloo/NCCL groups derive from. 2.x: ProcessGroupGloo/NCCL derive from c10d::Backend
+/// (ProcessGroup became a dispatcher-level wrapper), with the same allreduce/broadcast/
+/// allgather/barrier signatures. coca::dist::ProcessGroup is defined from these.
+#if COCA_TORCH_AT_LEAST(2, 0)
+#define COCA_C10D_GROUP_HEADER <torch/csrc/distributed/c10d/Backend.hpp>
+#define COCA_C10D_GROUP_CLASS ::c10d::Backend
+#else
+#define COCA_C10D_GROUP_HEADER <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#define COCA_C10D_GROUP_CLASS ::c10d::ProcessGroup
+#endif
