@@ -122,6 +122,33 @@ TEST(WebDatasetTest, WriterThenReaderRoundTrip) {
   }
 }
 
+TEST(WebDatasetTest, LongKeysAndDecodedPixelsRoundTrip) {
+  testing::TempDir dir;
+  RawSample s;
+  // Over ustar's 100-character name limit: needs a PAX header.
+  s.key = std::string(60, 'd') + "/" + std::string(90, 'k');
+  s.height = 3;
+  s.width = 4;
+  for (int i = 0; i < 36; ++i) s.pixels.push_back(static_cast<uint8_t>(i * 7));
+  s.captions = {"first", "second"};
+  s.labels = {"cat"};
+  {
+    WebDatasetWriter w(dir.path().string(), "long", 10);
+    w.write(s);
+  }
+  SourceConfig cfg = wds_config((dir / "long-00000.tar").string());
+  cfg.caption_key = "json:captions";
+  cfg.label_key = "json:labels";
+  const Collected c = read_all(*make_source(cfg, "d"));
+  ASSERT_EQ(c.samples.size(), 1u);
+  EXPECT_EQ(c.samples[0].key, s.key);
+  EXPECT_EQ(c.samples[0].captions, s.captions);
+  EXPECT_EQ(c.samples[0].labels, s.labels);
+  const Image img = sample_image(c.samples[0]);  // pixels were stored as a lossless PNG
+  EXPECT_EQ(img.height, 3);
+  EXPECT_EQ(img.rgb, s.pixels);
+}
+
 TEST(WebDatasetTest, SameSamplesGiveIdenticalShards) {
   testing::TempDir a, b;
   for (auto* d : {&a, &b}) {
