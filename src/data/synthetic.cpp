@@ -236,14 +236,12 @@ SynthScene make_synthetic_scene(uint64_t seed, int64_t index, int64_t size) {
     scene.relation = kRelations[rel];
     const Region left{0, 0, s / 2, s}, right{s / 2, 0, s, s}, top{0, 0, s, s / 2},
         bottom{0, s / 2, s, s};
-    switch (rel) {
-      case 0: regions = {left, right}; break;
-      case 1: regions = {right, left}; break;
-      case 2: regions = {top, bottom}; break;
-      default: regions = {bottom, top}; break;
-    }
+    // First-mentioned group's region, then the other's.
+    const Region order[4][2] = {{left, right}, {right, left}, {top, bottom}, {bottom, top}};
+    regions.push_back(order[rel][0]);
+    regions.push_back(order[rel][1]);
   } else {
-    regions = {{0, 0, s, s}};
+    regions.push_back(Region{0, 0, s, s});
   }
 
   std::vector<std::string> phrases;

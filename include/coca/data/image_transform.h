@@ -1,8 +1,9 @@
 // Image decoding and the train/eval image transforms. Decoding uses OpenCV (kept in the
 // .cpp); resizing is our own port of Pillow's antialiased separable bicubic resampling,
 // so the eval transform reproduces open_clip's torchvision+PIL preprocessing
-// (Resize(S, BICUBIC) -> CenterCrop(S) -> ToTensor -> Normalize) to within 1/255, and
-// the train transform is torchvision's RandomResizedCrop (+ optional flip).
+// (Resize(S, BICUBIC) -> CenterCrop(S) -> ToTensor -> Normalize) bit for bit on the
+// golden images (tools/make_golden_images.py), and the train transform is torchvision's
+// RandomResizedCrop (+ optional flip) with our own seeded RNG.
 #pragma once
 
 #include <torch/types.h>
