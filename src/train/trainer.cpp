@@ -59,15 +59,6 @@ std::vector<torch::Tensor> trainable(const torch::nn::Module& m) {
   return out;
 }
 
-/// Rows [begin, end) of a batch.
-data::Batch slice(const data::Batch& b, int64_t begin, int64_t end) {
-  data::Batch s;
-  s.images = b.images.slice(0, begin, end);
-  s.text = b.text.slice(0, begin, end);
-  s.keys.assign(b.keys.begin() + begin, b.keys.begin() + end);
-  return s;
-}
-
 }  // namespace
 
 struct Trainer::Impl {
@@ -386,6 +377,16 @@ int Trainer::fit(int64_t stop_after) {
   log::info("[train] done: {} steps in {}; run folder {}", m.state.step,
             format_duration(since_start.seconds()), run_dir.string());
   return 0;
+}
+
+CheckpointModel load_checkpoint_model(const fs::path& spec) {
+  CheckpointModel out;
+  out.dir = resolve_checkpoint(spec);
+  out.config = config::load_run_config({(out.dir / kConfigFile).string()}, {});
+  out.model = model::CoCa(out.config.model);
+  load_model_weights(out.model, out.dir);
+  out.model->eval();
+  return out;
 }
 
 void load_model_weights(model::CoCa& model, const fs::path& checkpoint_dir) {

@@ -70,6 +70,16 @@ class Trainer {
   std::unique_ptr<Impl> impl_;
 };
 
+/// A model rebuilt from a checkpoint alone (its config.yaml and model.pt).
+struct CheckpointModel {
+  config::RunConfig config;      ///< the resolved config the checkpoint was written with
+  model::CoCa model{nullptr};    ///< weights loaded, in eval mode
+  std::filesystem::path dir;     ///< the checkpoint folder that was read
+};
+/// `spec`: a checkpoint folder, or a run/checkpoints folder (its newest checkpoint).
+/// Throws IoError naming the folder when it holds no complete checkpoint.
+CheckpointModel load_checkpoint_model(const std::filesystem::path& spec);
+
 /// Loads model weights (and nothing else) from a checkpoint folder into `model`.
 void load_model_weights(model::CoCa& model, const std::filesystem::path& checkpoint_dir);
 
