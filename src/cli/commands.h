@@ -40,6 +40,8 @@ struct Leaf {
   std::function<int()> run;
 };
 Leaf add_data_synth(CLI::App& data_group);
+Leaf add_data_inspect(CLI::App& data_group);
+Leaf add_data_convert(CLI::App& data_group);
 Subcommand add_launch(CLI::App& root);
 
 }  // namespace coca::cli
