@@ -8,6 +8,10 @@
 #include "coca/common/error.h"
 #include "coca/common/gemm_peak.h"
 #include "coca/common/runtime.h"
+#include "coca/config/config_io.h"
+#include "coca/data/loader.h"
+#include "coca/data/tokenizer.h"
+#include "coca/train/data_pipeline.h"
 #include "coca/dist/allreduce_bench.h"
 #include "coca/dist/context.h"
 
@@ -19,6 +23,8 @@ Subcommand add_bench(CLI::App& root) {
     int64_t iters = 20;
     int64_t threads = 0;
     double mb = 25.0;
+    ConfigArgs config;
+    int64_t batches = 20;
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = root.add_subcommand("bench", "measured throughput benchmarks");
@@ -35,10 +41,41 @@ Subcommand add_bench(CLI::App& root) {
       ->check(CLI::PositiveNumber);
   allreduce->add_option("--iters", args->iters, "timed repetitions")->check(CLI::PositiveNumber);
 
+  CLI::App* data = app->add_subcommand(
+      "data", "images/s of the training data pipeline (read, decode, transform, tokenise, batch)");
+  args->config.add_to(*data);
+  data->add_option("--batches", args->batches, "timed batches (after one warm-up batch)")
+      ->check(CLI::PositiveNumber);
+  data->add_option("--threads", args->threads, "decoding threads of the second run (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+
   Subcommand cmd;
   cmd.app = app;
   cmd.threads = [args] { return args->threads; };
-  cmd.run = [args, gemm, allreduce] {
+  cmd.run = [args, gemm, allreduce, data] {
+    if (data->parsed()) {
+      const auto cfg = config::load_run_config(args->config.files, args->config.overrides);
+      std::shared_ptr<const data::Tokenizer> tokenizer =
+          data::make_tokenizer(cfg.data.tokenizer, "data.tokenizer");
+      const auto sources = train::make_training_sources(cfg);
+      const auto hooks = train::make_training_hooks(cfg, tokenizer);
+      const int64_t all = args->threads > 0 ? args->threads : runtime::available_cores();
+      std::cout << "[bench] " << runtime::thread_summary() << "\n";
+      double one = 0;
+      for (int64_t workers : {int64_t{1}, all}) {
+        auto options = data::make_loader_options(cfg.data, cfg.train.batch_size, 0, 1, workers);
+        options.workers = workers;
+        const auto m = data::measure_loader_throughput(sources, options, hooks, args->batches);
+        if (workers == 1) one = m.images_per_second;
+        std::cout << fmt::format("[bench] data: {} worker(s): {} images in {:.2f} s = {:.1f} images/s"
+                                 "{}\n",
+                                 workers, m.images, m.seconds, m.images_per_second,
+                                 workers == 1 ? "" : fmt::format(" ({:.2f}x one worker)",
+                                                                 m.images_per_second / one));
+        if (all == 1) break;
+      }
+      return 0;
+    }
     if (allreduce->parsed()) {
       const dist::Context ctx = dist::init_distributed(dist::DistConfig{});
       if (!ctx.distributed()) {

@@ -21,6 +21,7 @@
 #include "coca/optim/lr_schedule.h"
 #include "coca/optim/param_groups.h"
 #include "coca/train/checkpoint.h"
+#include "coca/train/data_pipeline.h"
 #include "coca/train/losses.h"
 #include "coca/train/metrics.h"
 #include "coca/train/signals.h"
@@ -66,7 +67,6 @@ struct Trainer::Impl {
   torch::Device device{torch::kCPU};
   int64_t context_length = 0;
   std::shared_ptr<const data::Tokenizer> tokenizer;
-  std::vector<std::string> templates;
   std::vector<std::shared_ptr<const data::Source>> sources;
   model::CoCa model{nullptr};
   std::vector<double> base_lrs;
@@ -87,21 +87,14 @@ struct Trainer::Impl {
 
     // Tokenizer: its vocabulary must fit the model's.
     data::TokenizerConfig tok = cfg.data.tokenizer;
-    context_length = tok.context_length > 0 ? tok.context_length : cfg.model.text.context_length;
+    context_length = text_context_length(cfg);
     tokenizer = data::make_tokenizer(tok, "data.tokenizer");
     if (tokenizer->vocab_size() > cfg.model.text.vocab_size) {
       throw ConfigError(fmt::format(
           "data.tokenizer.path: the tokenizer has {} tokens but model.text.vocab_size is {}",
           tokenizer->vocab_size(), cfg.model.text.vocab_size));
     }
-    templates = data::make_templates(cfg.data.label_text);
-
-    if (cfg.data.sources.empty()) {
-      throw ConfigError("data.sources: no training source is configured");
-    }
-    for (size_t i = 0; i < cfg.data.sources.size(); ++i) {
-      sources.push_back(data::make_source(cfg.data.sources[i], fmt::format("data.sources.{}", i)));
-    }
+    sources = make_training_sources(cfg);
 
     model = model::CoCa(cfg.model);
     model->to(device);
@@ -124,28 +117,7 @@ struct Trainer::Impl {
     metrics = std::make_unique<MetricsLogger>(run_dir / "metrics.jsonl", log::rank() == 0);
   }
 
-  data::LoaderHooks hooks() const {
-    data::LoaderHooks h;
-    const int64_t size = cfg.data.train_transform.image_size > 0
-                             ? cfg.data.train_transform.image_size
-                             : cfg.model.vision.image_size;
-    const data::TrainTransform transform(cfg.data.train_transform, size);
-    h.image_transform = [transform](const data::RawSample& s, uint64_t seed) {
-      return transform(s, seed);
-    };
-    const auto label_cfg = cfg.data.label_text;
-    const auto tmpl = templates;
-    h.make_text = data::make_text_hook(
-        [label_cfg, tmpl](const std::vector<std::string>& names, uint64_t seed, int64_t position) {
-          return data::label_text(names, seed, static_cast<uint64_t>(position), label_cfg, tmpl);
-        });
-    const auto tok = tokenizer;
-    const int64_t T = context_length;
-    h.tokenize = [tok, T](const std::vector<std::string>& texts) {
-      return tok->encode_batch(texts, T);
-    };
-    return h;
-  }
+  data::LoaderHooks hooks() const { return make_training_hooks(cfg, tokenizer); }
 
   void start_loader() {
     data::DataCursor cursor;
