@@ -12,6 +12,7 @@
 #include "coca/data/loader.h"
 #include "coca/data/tokenizer.h"
 #include "coca/train/data_pipeline.h"
+#include "coca/train/step_bench.h"
 #include "coca/dist/allreduce_bench.h"
 #include "coca/dist/context.h"
 
@@ -25,6 +26,7 @@ Subcommand add_bench(CLI::App& root) {
     double mb = 25.0;
     ConfigArgs config;
     int64_t batches = 20;
+    train::StepBenchOptions step;
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = root.add_subcommand("bench", "measured throughput benchmarks");
@@ -49,10 +51,32 @@ Subcommand add_bench(CLI::App& root) {
   data->add_option("--threads", args->threads, "decoding threads of the second run (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
 
+  CLI::App* step = app->add_subcommand(
+      "step", "training-step time of a config's model and optimizer on random inputs");
+  args->config.add_to(*step);
+  step->add_option("--batch", args->step.batch, "samples per step (0 = train.batch_size)")
+      ->check(CLI::NonNegativeNumber);
+  step->add_option("--steps", args->step.steps, "timed steps")->check(CLI::PositiveNumber);
+  step->add_option("--warmup", args->step.warmup, "untimed steps first")
+      ->check(CLI::NonNegativeNumber);
+  step->add_option("--threads", args->threads, "compute threads (0 = runtime.threads)")
+      ->check(CLI::NonNegativeNumber);
+
   Subcommand cmd;
   cmd.app = app;
-  cmd.threads = [args] { return args->threads; };
-  cmd.run = [args, gemm, allreduce, data] {
+  cmd.threads = [args, step, data] {
+    if (args->threads == 0 && (step->parsed() || data->parsed())) {
+      return config::load_run_config(args->config.files, args->config.overrides).runtime.threads;
+    }
+    return args->threads;
+  };
+  cmd.run = [args, gemm, allreduce, data, step] {
+    if (step->parsed()) {
+      const auto cfg = config::load_run_config(args->config.files, args->config.overrides);
+      const auto r = train::bench_step(cfg, args->step);
+      std::cout << train::format_step_bench(cfg, r);
+      return 0;
+    }
     if (data->parsed()) {
       const auto cfg = config::load_run_config(args->config.files, args->config.overrides);
       std::shared_ptr<const data::Tokenizer> tokenizer =
