@@ -41,3 +41,23 @@ TEST(CompatTest, LibTorch113KeysByTheImplPointerText) {
 
 }  // namespace
 }  // namespace coca::compat
+
+namespace coca::compat {
+namespace {
+
+TEST(CompatTest, AutocastGuardRunsMatmulsInBf16OnCpuAndRestores) {
+  const auto a = torch::randn({4, 8});
+  const auto b = torch::randn({8, 3});
+  {
+    AutocastGuard guard(/*cuda=*/false, at::kBFloat16, /*enabled=*/true);
+    EXPECT_EQ(torch::mm(a, b).scalar_type(), at::kBFloat16);
+  }
+  EXPECT_EQ(torch::mm(a, b).scalar_type(), at::kFloat);
+  {
+    AutocastGuard off(/*cuda=*/false, at::kBFloat16, /*enabled=*/false);
+    EXPECT_EQ(torch::mm(a, b).scalar_type(), at::kFloat);
+  }
+}
+
+}  // namespace
+}  // namespace coca::compat

@@ -62,3 +62,65 @@ inline OptimizerStateKey state_key(const torch::Tensor& p) {
 #define COCA_C10D_GROUP_HEADER <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #define COCA_C10D_GROUP_CLASS ::c10d::ProcessGroup
 #endif
+
+// ---- Autocast -----------------------------------------------------------------------
+// 1.13 has per-device setters (set_enabled for CUDA, set_cpu_enabled, set_autocast_*_dtype);
+// 2.4 replaced them with set_autocast_enabled(device_type, bool) / set_autocast_dtype(...).
+#include <ATen/autocast_mode.h>
+
+namespace coca::compat {
+
+/// Mixed precision for the forward pass while alive (bf16 on CPU or CUDA), restoring the
+/// previous state and clearing the autocast weight cache on exit.
+class AutocastGuard {
+ public:
+  AutocastGuard(bool cuda, at::ScalarType dtype, bool enabled) : cuda_(cuda), enabled_(enabled) {
+    if (!enabled_) return;
+#if COCA_TORCH_AT_LEAST(2, 4)
+    const auto device = cuda_ ? at::kCUDA : at::kCPU;
+    previous_ = at::autocast::is_autocast_enabled(device);
+    previous_dtype_ = at::autocast::get_autocast_dtype(device);
+    at::autocast::set_autocast_dtype(device, dtype);
+    at::autocast::set_autocast_enabled(device, true);
+#else
+    if (cuda_) {
+      previous_ = at::autocast::is_enabled();
+      previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
+      at::autocast::set_autocast_gpu_dtype(dtype);
+      at::autocast::set_enabled(true);
+    } else {
+      previous_ = at::autocast::is_cpu_enabled();
+      previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
+      at::autocast::set_autocast_cpu_dtype(dtype);
+      at::autocast::set_cpu_enabled(true);
+    }
+#endif
+  }
+  ~AutocastGuard() {
+    if (!enabled_) return;
+#if COCA_TORCH_AT_LEAST(2, 4)
+    const auto device = cuda_ ? at::kCUDA : at::kCPU;
+    at::autocast::set_autocast_enabled(device, previous_);
+    at::autocast::set_autocast_dtype(device, previous_dtype_);
+#else
+    if (cuda_) {
+      at::autocast::set_enabled(previous_);
+      at::autocast::set_autocast_gpu_dtype(previous_dtype_);
+    } else {
+      at::autocast::set_cpu_enabled(previous_);
+      at::autocast::set_autocast_cpu_dtype(previous_dtype_);
+    }
+#endif
+    at::autocast::clear_cache();
+  }
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool cuda_;
+  bool enabled_;
+  bool previous_ = false;
+  at::ScalarType previous_dtype_ = at::kBFloat16;
+};
+
+}  // namespace coca::compat
