@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 
@@ -307,6 +308,38 @@ TEST_F(DistTrainerTest, ZeroStageOneMatchesReplicatedOptimizer) {
   const auto zero = two_rank_steps(cfg, {{0, 1, 2, 3}, {4, 5, 6, 7}}, batches, rows_of, &rank1);
   expect_params_close(plain.params, zero.params, 1e-6, "ZeRO-1 vs replicated");
   for (const auto& [name, p] : zero.params) EXPECT_TRUE(torch::equal(p, rank1.at(name))) << name;
+}
+
+// A NaN sample on one rank makes every rank skip the step, with no rank left waiting in a
+// collective and no weight changed (else the ranks would disagree on the weights). Here
+// the gathered image features also carry the NaN to rank 0's contrastive loss; the
+// all-reduced loss values in train_step cover a non-finite value on one rank only.
+TEST_F(DistTrainerTest, NonFiniteLossOnOneRankSkipsTheStepOnAll) {
+  TempDir tmp;
+  const auto cfg = tiny_config(tmp / "run", 3);
+  const auto batch = global_batch(10);
+  std::mutex mutex;
+  std::vector<StepStats> stats(2);
+  std::vector<bool> unchanged(2, false);
+  const auto results = run_ranks(2, [&](dist::Context& ctx) {
+    Trainer trainer(cfg, ctx);
+    const Params before = params_of(trainer.model());
+    auto part = rows_of(batch, ctx.rank == 0 ? std::vector<int64_t>{0, 1, 2, 3}
+                                             : std::vector<int64_t>{4, 5, 6, 7});
+    if (ctx.rank == 1) part.images[2].fill_(std::numeric_limits<float>::quiet_NaN());
+    const StepStats s = trainer.train_step(part);
+    bool same = true;
+    const Params after = params_of(trainer.model());
+    for (const auto& [name, p] : before) same = same && torch::equal(p, after.at(name));
+    std::lock_guard<std::mutex> lock(mutex);
+    stats[ctx.rank] = s;
+    unchanged[ctx.rank] = same;
+  });
+  EXPECT_RANKS_OK(results);
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_TRUE(stats[r].skipped) << "rank " << r;
+    EXPECT_TRUE(unchanged[r]) << "rank " << r;
+  }
 }
 
 TEST(DistTrainerConfigTest, BatchSizeMustSplitOverRanks) {
