@@ -5,7 +5,9 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <exception>
 #include <fstream>
+#include <set>
 
 #include "coca/common/error.h"
 #include "coca/common/logging.h"
@@ -17,6 +19,10 @@
 #include "coca/data/loader.h"
 #include "coca/data/sources.h"
 #include "coca/data/tokenizer.h"
+#include "coca/dist/collectives.h"
+#include "coca/dist/context.h"
+#include "coca/dist/grad_sync.h"
+#include "coca/dist/sharded_optimizer.h"
 #include "coca/optim/grad_clip.h"
 #include "coca/optim/lr_schedule.h"
 #include "coca/optim/param_groups.h"
@@ -36,6 +42,30 @@ constexpr const char* kOptimFile = "optim.pt";
 constexpr const char* kStateFile = "train_state.yaml";
 constexpr const char* kConfigFile = "config.yaml";
 constexpr const char* kRngFile = "rng.pt";
+
+/// Optimizer shard file of `rank` under dist.zero_stage 1 (instead of optim.pt).
+std::string shard_file(int rank) { return fmt::format("optim_rank{}.pt", rank); }
+
+/// Every rank's `text`, gathered on every rank (index = rank). Collective.
+std::vector<std::string> all_gather_strings(const dist::Context& ctx, const std::string& text) {
+  if (!ctx.distributed()) return {text};
+  auto length = torch::tensor({static_cast<int64_t>(text.size())}, torch::kInt64);
+  const auto lengths = dist::all_gather(ctx, length.to(ctx.device)).cpu();
+  const int64_t longest = lengths.max().item<int64_t>();
+  auto chars = torch::zeros({1, std::max<int64_t>(longest, 1)}, torch::kInt32);
+  auto acc = chars.accessor<int32_t, 2>();
+  for (size_t i = 0; i < text.size(); ++i) {
+    acc[0][static_cast<int64_t>(i)] = static_cast<unsigned char>(text[i]);
+  }
+  const auto all = dist::all_gather(ctx, chars.to(ctx.device)).cpu();
+  auto all_acc = all.accessor<int32_t, 2>();
+  std::vector<std::string> out(static_cast<size_t>(ctx.world_size));
+  for (int r = 0; r < ctx.world_size; ++r) {
+    const int64_t n = lengths[r].item<int64_t>();
+    for (int64_t i = 0; i < n; ++i) out[r].push_back(static_cast<char>(all_acc[r][i]));
+  }
+  return out;
+}
 
 torch::Device pick_device(const std::string& name) {
   if (name == "cuda" || (name == "auto" && torch::cuda::is_available())) {
@@ -64,13 +94,17 @@ std::vector<torch::Tensor> trainable(const torch::nn::Module& m) {
 
 struct Trainer::Impl {
   config::RunConfig cfg;
+  dist::Context ctx;
+  int64_t local_batch = 0;  // train.batch_size / world_size
   torch::Device device{torch::kCPU};
   int64_t context_length = 0;
   std::shared_ptr<const data::Tokenizer> tokenizer;
   std::vector<std::shared_ptr<const data::Source>> sources;
   model::CoCa model{nullptr};
   std::vector<double> base_lrs;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;  // null under ZeRO-1
+  std::unique_ptr<dist::ShardedOptimizer> sharded;     // dist.zero_stage 1
+  std::unique_ptr<dist::GradSync> grad_sync;           // null in a single process
   std::unique_ptr<optim::WarmupDecayLR> scheduler;
   CoCaLoss loss;
   std::unique_ptr<Checkpointer> checkpointer;
@@ -79,9 +113,22 @@ struct Trainer::Impl {
   TrainState state;
   int64_t bad_in_a_row = 0;
 
-  explicit Impl(config::RunConfig c) : cfg(std::move(c)) {
+  /// The optimizer the schedule drives: the whole one, or this rank's ZeRO-1 shard.
+  torch::optim::Optimizer& local_optimizer() {
+    return sharded ? sharded->local_optimizer() : *optimizer;
+  }
+
+  Impl(config::RunConfig c, const dist::Context* given) : cfg(std::move(c)) {
     config::validate(cfg);
-    device = pick_device(cfg.train.device);
+    ctx = given ? *given : dist::init_distributed(cfg.dist);
+    if (cfg.train.batch_size % ctx.world_size != 0) {
+      throw ConfigError(fmt::format(
+          "train.batch_size: {} is not a multiple of the world size {} (each rank trains on "
+          "batch_size / world_size samples)",
+          cfg.train.batch_size, ctx.world_size));
+    }
+    local_batch = cfg.train.batch_size / ctx.world_size;
+    device = ctx.device.is_cuda() ? ctx.device : pick_device(cfg.train.device);
     torch::manual_seed(cfg.train.seed);
     state.seed = cfg.train.seed;
 
@@ -102,19 +149,54 @@ struct Trainer::Impl {
       load_model_weights(model, resolve_checkpoint(cfg.train.init_from));
       log::info("[train] initialised weights from {}", cfg.train.init_from);
     }
+    if (ctx.distributed()) {
+      dist::broadcast_parameters(*model, ctx);
+      if (cfg.dist.check_params) dist::check_identical_parameters(*model, ctx);
+      grad_sync = std::make_unique<dist::GradSync>(ctx, model->named_parameters(),
+                                                   cfg.dist.bucket_mb);
+    }
 
     const auto specs = optim::make_param_group_specs(*model, cfg.optim);
-    base_lrs = optim::base_lrs(specs);
-    optimizer = optim::make_optimizer(cfg.optim, optim::make_param_groups(specs, cfg.optim));
-    scheduler = std::make_unique<optim::WarmupDecayLR>(*optimizer, base_lrs, cfg.train.steps,
-                                                       cfg.schedule);
+    if (cfg.dist.zero_stage == 1 && ctx.distributed()) {
+      // Each rank's optimizer holds the groups restricted to the parameters it owns; the
+      // parameters are passed in group order so rank 0 owns the start of the first group.
+      std::vector<torch::Tensor> all;
+      for (const auto& spec : specs) all.insert(all.end(), spec.params.begin(), spec.params.end());
+      const auto& optim_cfg = cfg.optim;
+      sharded = std::make_unique<dist::ShardedOptimizer>(
+          all,
+          [&](std::vector<torch::Tensor> mine) {
+            std::set<const void*> owned;
+            for (const auto& p : mine) owned.insert(p.unsafeGetTensorImpl());
+            std::vector<optim::ParamGroupSpec> local;
+            for (const auto& spec : specs) {
+              optim::ParamGroupSpec part = spec;
+              part.params.clear();
+              part.param_names.clear();
+              for (size_t i = 0; i < spec.params.size(); ++i) {
+                if (owned.count(spec.params[i].unsafeGetTensorImpl()) == 0) continue;
+                part.params.push_back(spec.params[i]);
+                part.param_names.push_back(spec.param_names[i]);
+              }
+              if (!part.params.empty()) local.push_back(std::move(part));
+            }
+            base_lrs = optim::base_lrs(local);
+            return optim::make_optimizer(optim_cfg, optim::make_param_groups(local, optim_cfg));
+          },
+          ctx);
+    } else {
+      base_lrs = optim::base_lrs(specs);
+      optimizer = optim::make_optimizer(cfg.optim, optim::make_param_groups(specs, cfg.optim));
+    }
+    scheduler = std::make_unique<optim::WarmupDecayLR>(local_optimizer(), base_lrs,
+                                                       cfg.train.steps, cfg.schedule);
     loss = CoCaLoss::from_config(cfg.train, tokenizer->pad_id());
 
     const fs::path run_dir = cfg.train.run_dir;
     checkpointer = std::make_unique<Checkpointer>(
         cfg.checkpoint.dir.empty() ? run_dir / "checkpoints" : fs::path(cfg.checkpoint.dir),
         cfg.checkpoint.keep);
-    metrics = std::make_unique<MetricsLogger>(run_dir / "metrics.jsonl", log::rank() == 0);
+    metrics = std::make_unique<MetricsLogger>(run_dir / "metrics.jsonl", ctx.is_main());
   }
 
   data::LoaderHooks hooks() const { return make_training_hooks(cfg, tokenizer); }
@@ -122,23 +204,59 @@ struct Trainer::Impl {
   void start_loader() {
     data::DataCursor cursor;
     if (!state.data_cursor.empty()) cursor = data::DataCursor::parse(state.data_cursor);
-    const auto options = data::make_loader_options(cfg.data, cfg.train.batch_size, 0, 1,
-                                                   runtime::available_cores());
+    const auto options = data::make_loader_options(cfg.data, local_batch, ctx.rank,
+                                                   ctx.world_size, runtime::available_cores());
     loader = std::make_unique<data::Loader>(sources, options, hooks(), cursor);
   }
 
+  /// The stop signal, agreed by all ranks (any rank's SIGINT/SIGTERM stops every rank at
+  /// the same step, so they save the same checkpoint). 0 = keep going.
+  int agreed_stop() {
+    const int local = stop_requested();
+    if (!ctx.distributed()) return local;
+    auto flags = torch::tensor({local != 0 ? 1.0 : 0.0, static_cast<double>(local)},
+                               torch::TensorOptions().dtype(torch::kFloat64).device(device));
+    dist::all_reduce_sum_(ctx, flags);
+    const double count = flags[0].item<double>();
+    if (count == 0) return 0;
+    return local != 0 ? local : static_cast<int>(flags[1].item<double>() / count);
+  }
+
+  void zero_grad() {
+    if (sharded) sharded->zero_grad();
+    else optimizer->zero_grad();
+  }
+
+  // Gradient scaling with W ranks, each holding B_l = B / W rows of the global batch
+  // (GradSync averages the per-rank gradients, i.e. divides their sum by W):
+  //  - contrastive: rank r's loss C_r is the distributed InfoNCE of its B_l rows against
+  //    the gathered global columns (mean over its rows), so the single-process loss of the
+  //    concatenated batch is C = (1/W) sum_r C_r. all_gather_with_grad sends every rank's
+  //    gradient w.r.t. the gathered features back to their owner, so rank r's parameter
+  //    gradient is sum_s dC_s/dtheta through its own features (plus dC_r/dscale for the
+  //    shared logit scale); averaging over ranks gives (1/W) sum_s dC_s/dtheta = dC/dtheta.
+  //    With micro-batches the negatives are those of the global micro-batch (micro-batch
+  //    k of every rank gathered), weighted by its share of the batch as in one process.
+  //  - caption: one process uses sum_all CE / N with N the real target tokens of the global
+  //    batch; rank r uses W * sum_r CE / N (N all-reduced), whose rank average is that.
+  // Logged values are the rank averages of these per-rank losses: the global-batch losses.
   StepStats step(const data::Batch& batch) {
     model->train();
-    optimizer->zero_grad();
+    zero_grad();
     StepStats stats;
     const int64_t B = batch.size();
-    stats.samples = B;
+    const int64_t W = ctx.world_size;
+    stats.samples = B * W;
     const int64_t micro = cfg.train.micro_batch_size > 0 ? cfg.train.micro_batch_size : B;
-    // The caption loss is a mean over every real target token of the batch, also when
-    // it is split into micro-batches; the contrastive loss is averaged over micro-batches
-    // (its negatives are those of the micro-batch).
+    // The caption loss is a mean over every real target token of the global batch, also
+    // when it is split into micro-batches; the contrastive loss is averaged over
+    // micro-batches (its negatives are those of the global micro-batch).
     const auto targets = batch.text.slice(1, 1);
-    const int64_t tokens = targets.ne(tokenizer->pad_id()).sum().item<int64_t>();
+    auto token_count =
+        torch::tensor({targets.ne(tokenizer->pad_id()).sum().item<int64_t>()},
+                      torch::TensorOptions().dtype(torch::kInt64).device(device));
+    dist::all_reduce_sum_(ctx, token_count);
+    const int64_t tokens = token_count.item<int64_t>();
     stats.caption_tokens = tokens;
     double con_total = 0, cap_total = 0;
     bool finite = true;
@@ -147,70 +265,157 @@ struct Trainer::Impl {
       const auto images = batch.images.slice(0, begin, end).to(device, /*non_blocking=*/true);
       const auto text = batch.text.slice(0, begin, end).to(device, /*non_blocking=*/true);
       const auto out = model->forward(images, text);
-      const auto con = contrastive_loss(out.image_features, out.text_features, out.logit_scale,
-                                        loss.reduction);
+      torch::Tensor con;
+      if (ctx.distributed()) {
+        const auto image_all = dist::all_gather_with_grad(ctx, out.image_features);
+        const auto text_all = dist::all_gather_with_grad(ctx, out.text_features);
+        con = contrastive_loss(out.image_features, out.text_features, image_all, text_all,
+                               out.logit_scale, ctx.rank * (end - begin), loss.reduction);
+      } else {
+        con = contrastive_loss(out.image_features, out.text_features, out.logit_scale,
+                               loss.reduction);
+      }
       const auto cap = caption_loss(out.logits, text, loss.pad_id, loss.label_smoothing);
       const double share = static_cast<double>(end - begin) / B;
       auto con_part = con * (loss.lambda_con * share);
-      auto cap_part = tokens > 0 ? cap.sum * (loss.lambda_cap / tokens) : cap.sum * 0.0;
+      auto cap_part = tokens > 0 ? cap.sum * (loss.lambda_cap * static_cast<double>(W) / tokens)
+                                 : cap.sum * 0.0;
       auto total = con_part + cap_part;
-      const double total_value = total.item<double>();
-      if (!std::isfinite(total_value)) {
+      // Summed over ranks: every rank sees the same values, so all skip together.
+      auto values = torch::stack({con_part.detach(), cap_part.detach()})
+                        .to(device, torch::kFloat64);
+      dist::all_reduce_sum_(ctx, values);
+      const double con_value = values[0].item<double>() / W;
+      const double cap_value = values[1].item<double>() / W;
+      if (!std::isfinite(con_value + cap_value)) {
         finite = false;
         break;
       }
+      if (grad_sync) grad_sync->set_sync(end == B);
       total.backward();
-      con_total += con_part.item<double>();
-      cap_total += cap_part.item<double>();
+      con_total += con_value;
+      cap_total += cap_value;
     }
+    if (finite && grad_sync) grad_sync->finish();
     stats.loss_contrastive = con_total;
     stats.loss_caption = cap_total;
     stats.loss = con_total + cap_total;
-    stats.lr = optimizer->param_groups().front().options().get_lr();
+    auto& opt = local_optimizer();
+    stats.lr = opt.param_groups().empty() ? 0.0 : opt.param_groups().front().options().get_lr();
     if (finite) {
+      // Gradients are identical on every rank after GradSync, so is the norm.
       const auto norm = optim::clip_grad_norm(trainable(*model), cfg.optim.grad_clip_norm);
       stats.grad_norm = norm.total_norm;
       finite = norm.finite;
     }
     if (!finite) {
-      optimizer->zero_grad();
+      zero_grad();
       stats.skipped = true;
       stats.logit_scale = model->logit_scale.exp().item<double>();
       return stats;
     }
-    optimizer->step();
+    if (sharded) sharded->step();
+    else optimizer->step();
     if (clamp_enabled(cfg)) clamp_logit_scale_(model->logit_scale);
     scheduler->step();
     stats.logit_scale = model->logit_scale.exp().item<double>();
     return stats;
   }
 
+  // Collective. Every rank's data cursor goes into train_state.yaml (rank 0 gathers
+  // them); under ZeRO-1 each rank first writes its optimizer shard into a staging folder
+  // beside the checkpoints, which rank 0 moves into the checkpoint before the atomic
+  // rename. Rank 0 reports success or failure to the others.
   fs::path save() {
-    const auto dir = checkpointer->save(state.step, [&](const fs::path& tmp) {
-      torch::save(model, (tmp / kModelFile).string());
-      {
-        torch::serialize::OutputArchive archive;
-        optimizer->save(archive);
-        archive.save_to((tmp / kOptimFile).string());
+    const std::string own_cursor = state.data_cursor;
+    const auto cursors = all_gather_strings(ctx, own_cursor);
+    const fs::path staging =
+        checkpointer->root() / fmt::format(".shards-step_{:08d}", state.step);
+    if (sharded) {
+      if (ctx.is_main()) {
+        fs::remove_all(staging);
+        fs::create_directories(staging);
       }
-      {
-        torch::serialize::OutputArchive archive;
-        archive.write("cpu_generator", at::detail::getDefaultCPUGenerator().get_state());
-        archive.save_to((tmp / kRngFile).string());
+      dist::barrier(ctx);
+      torch::serialize::OutputArchive archive;
+      sharded->save(archive);
+      archive.save_to((staging / shard_file(ctx.rank)).string());
+      dist::barrier(ctx);
+    }
+    fs::path dir;
+    std::exception_ptr error;
+    if (ctx.is_main()) {
+      TrainState saved = state;
+      saved.world_size = ctx.world_size;
+      saved.data_cursor = cursors[0];
+      saved.rank_cursors.assign(cursors.begin() + 1, cursors.end());
+      try {
+        dir = checkpointer->save(state.step, [&](const fs::path& tmp) {
+          torch::save(model, (tmp / kModelFile).string());
+          if (sharded) {
+            for (int r = 0; r < ctx.world_size; ++r) {
+              fs::rename(staging / shard_file(r), tmp / shard_file(r));
+            }
+          } else {
+            torch::serialize::OutputArchive archive;
+            optimizer->save(archive);
+            archive.save_to((tmp / kOptimFile).string());
+          }
+          {
+            torch::serialize::OutputArchive archive;
+            archive.write("cpu_generator", at::detail::getDefaultCPUGenerator().get_state());
+            archive.save_to((tmp / kRngFile).string());
+          }
+          saved.save(tmp / kStateFile);
+          std::ofstream(tmp / kConfigFile) << config::to_yaml(cfg);
+        });
+      } catch (...) {
+        error = std::current_exception();
       }
-      state.save(tmp / kStateFile);
-      std::ofstream(tmp / kConfigFile) << config::to_yaml(cfg);
-    });
+      if (sharded) fs::remove_all(staging);
+    }
+    if (ctx.distributed()) {
+      auto failed = torch::tensor({error ? 1.0 : 0.0},
+                                  torch::TensorOptions().dtype(torch::kFloat64).device(device));
+      dist::all_reduce_sum_(ctx, failed);
+      if (failed.item<double>() > 0 && !error) {
+        throw IoError(checkpointer->root().string(),
+                      fmt::format("rank 0 failed to write the checkpoint of step {}", state.step));
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    if (!ctx.is_main()) {
+      const auto latest = checkpointer->latest();
+      dir = latest ? latest->dir : checkpointer->root();
+    }
     return dir;
   }
 
   void load(const fs::path& dir) {
     check_checkpoint_format(dir);
+    TrainState loaded = TrainState::load(dir / kStateFile);
+    if (loaded.world_size != ctx.world_size) {
+      throw IoError(dir.string(),
+                    fmt::format("written by a run of {} ranks; this run has {} (each rank's data "
+                                "stream depends on the world size: resume with {} ranks, or "
+                                "start a new run with train.init_from)",
+                                loaded.world_size, ctx.world_size, loaded.world_size));
+    }
     load_model_weights(model, dir);
     {
+      const bool has_shards = fs::exists(dir / shard_file(0));
+      const fs::path file = sharded ? dir / shard_file(ctx.rank) : dir / kOptimFile;
+      if (!fs::exists(file)) {
+        throw IoError(file.string(),
+                      has_shards ? "missing: the checkpoint holds ZeRO-1 optimizer shards "
+                                   "(optim_rank<r>.pt); set dist.zero_stage: 1"
+                                 : "missing: the checkpoint has no optimizer shard of this rank "
+                                   "(it was written without dist.zero_stage: 1?)");
+      }
       torch::serialize::InputArchive archive;
-      archive.load_from((dir / kOptimFile).string());
-      optimizer->load(archive);
+      archive.load_from(file.string());
+      if (sharded) sharded->load(archive);
+      else optimizer->load(archive);
     }
     {
       torch::serialize::InputArchive archive;
@@ -220,16 +425,16 @@ struct Trainer::Impl {
       auto generator = at::detail::getDefaultCPUGenerator();
       generator.set_state(rng);
     }
-    state = TrainState::load(dir / kStateFile);
-    if (state.world_size != 1) {
-      throw IoError(dir.string(), fmt::format("written by a run of {} ranks; this run has 1",
-                                              state.world_size));
-    }
+    state = loaded;
+    state.data_cursor = loaded.cursor_of(ctx.rank);
+    state.rank_cursors.clear();
     scheduler->set_step(state.step);
   }
 };
 
-Trainer::Trainer(config::RunConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
+Trainer::Trainer(config::RunConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg), nullptr)) {}
+Trainer::Trainer(config::RunConfig cfg, const dist::Context& ctx)
+    : impl_(std::make_unique<Impl>(std::move(cfg), &ctx)) {}
 Trainer::~Trainer() = default;
 
 StepStats Trainer::train_step(const data::Batch& batch) { return impl_->step(batch); }
@@ -244,7 +449,7 @@ int Trainer::fit(int64_t stop_after) {
   const auto& cfg = m.cfg;
   install_stop_handlers();
   const fs::path run_dir = cfg.train.run_dir;
-  config::write_yaml_file(cfg, (run_dir / "config.yaml").string());
+  if (m.ctx.is_main()) config::write_yaml_file(cfg, (run_dir / "config.yaml").string());
 
   // Resume.
   std::optional<fs::path> resume_from;
@@ -264,10 +469,15 @@ int Trainer::fit(int64_t stop_after) {
   for (const auto& p : m.model->parameters()) params += p.numel();
   log::info("[train] model {} ({} layout): {:.2f}M parameters; device {}; {}", cfg.model.name,
             cfg.model.layout, params / 1e6, m.device.str(), runtime::thread_summary());
+  if (m.ctx.distributed()) {
+    log::info("[train] {} ranks ({}): {} samples per rank and step{}", m.ctx.world_size,
+              m.ctx.backend, m.local_batch,
+              m.sharded ? "; optimizer state sharded (ZeRO-1)" : "");
+  }
   const auto quotas = m.loader->quotas();
   for (size_t i = 0; i < quotas.size(); ++i) {
-    log::info("[data] source {} '{}' ({} text): {} of {} samples per batch, {} shards", i,
-              cfg.data.sources[i].name, cfg.data.sources[i].text, quotas[i], cfg.train.batch_size,
+    log::info("[data] source {} '{}' ({} text): {} of {} samples per rank batch, {} shards", i,
+              cfg.data.sources[i].name, cfg.data.sources[i].text, quotas[i], m.local_batch,
               m.sources[i]->shards().size());
   }
 
@@ -277,7 +487,7 @@ int Trainer::fit(int64_t stop_after) {
   AverageMeter loss_avg, con_avg, cap_avg;
   int64_t samples_since_log = 0;
   while (m.state.step < cfg.train.steps) {
-    if (const int sig = stop_requested()) {
+    if (const int sig = m.agreed_stop()) {
       const auto dir = m.save();
       log::info("[train] stopped by signal {} at step {}; checkpoint {}", sig, m.state.step,
                 dir.string());

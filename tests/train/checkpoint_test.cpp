@@ -132,7 +132,8 @@ TEST(TrainStateTest, SavesAndLoadsEveryField) {
   s.skipped_steps = 2;
   s.world_size = 2;
   s.seed = 18446744073709551615ull;
-  s.data_cursor = "v1 rank=0 world=1 batches=44 sources=1 s0=epoch:0,shard:3,offset:7";
+  s.data_cursor = "v1 rank=0 world=2 batches=44 sources=1 s0=epoch:0,shard:3,offset:7";
+  s.rank_cursors = {"v1 rank=1 world=2 batches=44 sources=1 s0=epoch:0,shard:2,offset:5"};
   s.save(tmp / "train_state.yaml");
   const TrainState t = TrainState::load(tmp / "train_state.yaml");
   EXPECT_EQ(t.step, 42);
@@ -142,6 +143,12 @@ TEST(TrainStateTest, SavesAndLoadsEveryField) {
   EXPECT_EQ(t.world_size, 2);
   EXPECT_EQ(t.seed, s.seed);
   EXPECT_EQ(t.data_cursor, s.data_cursor);
+  EXPECT_EQ(t.rank_cursors, s.rank_cursors);
+  EXPECT_EQ(t.cursor_of(1), s.rank_cursors[0]);
+  // A two-rank state needs the cursor of rank 1.
+  s.rank_cursors.clear();
+  s.save(tmp / "one_cursor.yaml");
+  EXPECT_THROW(TrainState::load(tmp / "one_cursor.yaml"), IoError);
   coca::testing::write_file(tmp / "bad.yaml", "step: many\n");
   EXPECT_THROW(TrainState::load(tmp / "bad.yaml"), IoError);
   EXPECT_THROW(TrainState::load(tmp / "missing.yaml"), IoError);

@@ -1,6 +1,10 @@
 // The training loop: builds every component from a RunConfig, runs optimizer steps,
 // logs, checkpoints and resumes exactly. CoCa pretraining (arXiv 2205.01917 §4.1) and
-// finetuning share it.
+// finetuning share it. Data-parallel over the ranks of `coca launch` / torchrun / SLURM:
+// each rank trains on train.batch_size / world_size samples of every batch, gradients
+// are averaged (GradSync), the contrastive loss uses the gathered global batch and the
+// caption loss the global token mean, so the update equals one process with the global
+// batch (dist.zero_stage 1 shards the optimizer state).
 //
 //   train::Trainer trainer(config::load_run_config({"configs/pretrain/demo.yaml"}, {}));
 //   return trainer.fit();
@@ -21,6 +25,9 @@
 namespace coca::data {
 struct Batch;
 }
+namespace coca::dist {
+struct Context;
+}
 
 namespace coca::train {
 
@@ -39,9 +46,15 @@ struct StepStats {
 
 class Trainer {
  public:
-  /// Builds, in order: device, tokenizer, data sources, model, optimizer, schedule,
-  /// checkpointer and metrics. The loader starts in fit(), after resuming.
+  /// Builds, in order: distributed context (init_distributed(cfg.dist)), device,
+  /// tokenizer, data sources, model (rank 0's weights broadcast to all ranks), optimizer,
+  /// schedule, checkpointer and metrics. The loader starts in fit(), after resuming.
+  /// Throws ConfigError naming train.batch_size when it is not a multiple of the world
+  /// size.
   explicit Trainer(config::RunConfig cfg);
+  /// Same with an existing distributed context instead of init_distributed (tests run
+  /// ranks as threads with it). The context must outlive the trainer.
+  Trainer(config::RunConfig cfg, const dist::Context& ctx);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -52,16 +65,25 @@ class Trainer {
   /// as an interruption would (the schedule still spans train.steps).
   int fit(int64_t stop_after = 0);
 
-  /// One optimizer step on `batch` (forward, backward over micro-batches, clip, step,
-  /// schedule). Does not touch the data cursor or the step counter.
+  /// One optimizer step on `batch`, this rank's part of the global batch (forward,
+  /// backward over micro-batches, gradient averaging over ranks, clip, step, schedule).
+  /// Collective: every rank calls it with a batch of the same size. Losses in the stats
+  /// are the global-batch values (equal on every rank), samples and caption_tokens the
+  /// global counts. Does not touch the data cursor or the step counter.
   StepStats train_step(const data::Batch& batch);
 
-  /// Writes a checkpoint of the current state; returns its folder.
+  /// Writes a checkpoint of the current state; returns its folder. Collective: rank 0
+  /// writes the folder with every rank's data cursor; with dist.zero_stage 1 each rank
+  /// adds its optimizer shard (optim_rank<r>.pt instead of optim.pt).
   std::filesystem::path save_checkpoint();
-  /// Restores model, optimizer, schedule, RNG and state from a checkpoint folder.
+  /// Restores model, optimizer, schedule, RNG and state from a checkpoint folder (every
+  /// rank reads it; this rank's data cursor becomes state().data_cursor). Throws IoError
+  /// naming both world sizes when the checkpoint was written by a different number of
+  /// ranks (the data streams depend on it, so that resume would not be exact).
   void load_checkpoint(const std::filesystem::path& dir);
 
   model::CoCa& model();
+  /// state().data_cursor is this rank's cursor.
   const TrainState& state() const;
   const config::RunConfig& config() const;
 
