@@ -41,5 +41,8 @@ struct Leaf {
 };
 Leaf add_data_synth(CLI::App& data_group);
 Subcommand add_launch(CLI::App& root);
+Subcommand add_caption(CLI::App& root);
+Subcommand add_embed(CLI::App& root);
+Subcommand add_eval(CLI::App& root);
 
 }  // namespace coca::cli
