@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+
 namespace coca::eval {
 
 CoCaStepModel::CoCaStepModel(model::CoCa& model, const torch::Tensor& images, bool kv_cache)
@@ -27,6 +29,15 @@ void CoCaStepModel::start(const torch::Tensor& image_tokens) {
 }
 
 torch::Tensor CoCaStepModel::next_logits(const torch::Tensor& tokens) {
+  auto logits = compute_logits(tokens);
+  if (vocab_limit_ > 0 && vocab_limit_ < logits.size(1)) {
+    logits.narrow(1, vocab_limit_, logits.size(1) - vocab_limit_)
+        .fill_(-std::numeric_limits<float>::infinity());
+  }
+  return logits;
+}
+
+torch::Tensor CoCaStepModel::compute_logits(const torch::Tensor& tokens) {
   torch::NoGradGuard no_grad;
   TORCH_CHECK(tokens.dim() == 2 && tokens.size(1) >= 1,
               "CoCaStepModel: expected tokens [N, L], got ", tokens.sizes());

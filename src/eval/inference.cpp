@@ -71,6 +71,7 @@ std::vector<Caption> caption_images(model::CoCa& model, const data::Tokenizer& t
   for (int64_t start = 0, b = 0; start < n; start += batch, ++b) {
     const int64_t rows = std::min(batch, n - start);
     CoCaStepModel step(model, images.narrow(0, start, rows).to(device), run.kv_cache);
+    step.limit_vocab(tokenizer.vocab_size());
     const auto result = generate(step, rows, run, special, seed + static_cast<uint64_t>(b));
     for (const auto& ids : result.tokens) out.push_back({tokenizer.decode(ids), ids});
   }

@@ -29,13 +29,18 @@ class CoCaStepModel : public StepModel {
   void select(const torch::Tensor& index) override;
 
   bool kv_cache() const { return kv_cache_; }
+  /// Only ids < n may be generated (the model's vocabulary can be larger than its
+  /// tokenizer's): logits of ids >= n become -inf. 0 = no limit.
+  void limit_vocab(int64_t n) { vocab_limit_ = n; }
 
  private:
   CoCaStepModel(model::CoCa& model, bool kv_cache) : model_(model), kv_cache_(kv_cache) {}
   void start(const torch::Tensor& image_tokens);
+  torch::Tensor compute_logits(const torch::Tensor& tokens);
 
   model::CoCa model_;
   bool kv_cache_;
+  int64_t vocab_limit_ = 0;
   torch::Tensor image_tokens_;  ///< uncached: [N, S, W]
   model::DecodeCache cache_;    ///< cached
 };
