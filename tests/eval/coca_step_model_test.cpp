@@ -134,6 +134,27 @@ TEST_P(CoCaStepModelTest, GreedyIsTheArgmaxChain) {
   EXPECT_EQ(g.tokens, want);
 }
 
+TEST_F(SeededTest, LimitVocabKeepsGeneratedIdsBelowTheLimit) {
+  auto model = make_model(tiny("paper"));
+  const auto images = torch::randn({4, 3, 32, 32});
+  GenerateConfig cfg;
+  cfg.max_len = 12;
+  cfg.min_len = 12;  // the end token (2) is blocked: every step picks an id < 10
+  CoCaStepModel step(model, images, true);
+  step.limit_vocab(10);
+  const auto r = generate(step, 4, cfg, SpecialTokens{1, 2});
+  for (const auto& row : r.tokens) {
+    EXPECT_EQ(row.size(), 12u);
+    for (auto id : row) EXPECT_LT(id, 10);
+  }
+  CoCaStepModel unlimited(model, images, true);
+  int64_t above = 0;
+  for (const auto& row : generate(unlimited, 4, cfg, SpecialTokens{1, 2}).tokens) {
+    for (auto id : row) above += id >= 10;
+  }
+  EXPECT_GT(above, 0) << "the limit must matter for this model";
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, CoCaStepModelTest,
                          ::testing::Combine(::testing::Values("paper", "open_clip"),
                                             ::testing::Bool()));
