@@ -1,6 +1,9 @@
 // `coca bench ...`: measured throughput. Every figure printed here is measured in this run.
 #include <fmt/format.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
@@ -15,8 +18,70 @@
 #include "coca/train/step_bench.h"
 #include "coca/dist/allreduce_bench.h"
 #include "coca/dist/context.h"
+#include "coca/eval/inference.h"
+#include "coca/model/coca.h"
+#include "coca/train/trainer.h"
 
 namespace coca::cli {
+namespace {
+
+template <typename Args>
+int bench_generate(const Args& args) {
+  model::CoCa model{nullptr};
+  std::string name;
+  if (!args.checkpoint.empty()) {
+    model = train::load_checkpoint_model(args.checkpoint).model;
+    name = args.checkpoint;
+  } else if (!args.config.files.empty() || !args.preset.empty()) {
+    // A random-init model: the preset's model section, then files and --set on top.
+    config::RunConfig cfg;
+    if (!args.preset.empty()) {
+      cfg.model = config::model_from_yaml(config::preset_yaml(args.preset), args.preset);
+    }
+    for (const auto& f : args.config.files) config::apply_file(cfg, f);
+    for (const auto& o : args.config.overrides) config::apply_override(cfg, o);
+    model = model::CoCa(cfg.model);
+    name = cfg.model.name + " (random init)";
+  } else {
+    throw UsageError("bench generate: give --checkpoint, --config or --preset");
+  }
+  model->eval();
+  torch::manual_seed(0);
+  const int64_t size = model->config.vision.image_size;
+  const auto images = torch::randn({args.batch, 3, size, size});
+  const int64_t vocab = model->config.text.vocab_size;
+  const eval::SpecialTokens special{vocab - 2, vocab - 1};  // end token blocked anyway
+  eval::GenerateConfig cfg;
+  cfg.beams = args.beams;
+  cfg.max_len = args.max_len;
+  std::cout << "[bench] " << runtime::thread_summary() << "\n";
+  std::cout << fmt::format("[bench] generate: {}, batch {}, {} tokens, beams {}\n", name,
+                           args.batch, std::min(args.max_len, model->config.text.context_length),
+                           args.beams);
+  cfg.kv_cache = true;
+  eval::time_generation(model, images.narrow(0, 0, 1), cfg, special);  // warm-up
+  // Best of 3 alternating runs per mode (robust to other load on the machine).
+  eval::GenerationTiming cached, uncached;
+  for (int rep = 0; rep < 3; ++rep) {
+    for (const bool kv : {true, false}) {
+      cfg.kv_cache = kv;
+      const auto t = eval::time_generation(model, images, cfg, special);
+      auto& best = kv ? cached : uncached;
+      if (rep == 0 || t.seconds < best.seconds) best = t;
+    }
+  }
+  std::cout << fmt::format("{:<12} {:>10} {:>10} {:>12}   (best of 3)\n", "decoder", "tokens",
+                           "seconds", "tokens/s");
+  std::cout << fmt::format("{:<12} {:>10} {:>10.3f} {:>12.1f}\n", "kv_cache", cached.tokens,
+                           cached.seconds, cached.tokens_per_s);
+  std::cout << fmt::format("{:<12} {:>10} {:>10.3f} {:>12.1f}\n", "no_cache", uncached.tokens,
+                           uncached.seconds, uncached.tokens_per_s);
+  std::cout << fmt::format("speed-up {:.2f}x\n",
+                           cached.tokens_per_s / std::max(uncached.tokens_per_s, 1e-9));
+  return 0;
+}
+
+}  // namespace
 
 Subcommand add_bench(CLI::App& root) {
   struct Args {
@@ -27,6 +92,11 @@ Subcommand add_bench(CLI::App& root) {
     ConfigArgs config;
     int64_t batches = 20;
     train::StepBenchOptions step;
+    std::string checkpoint;
+    std::string preset;
+    int64_t batch = 8;
+    int64_t max_len = 30;
+    int64_t beams = 1;
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = root.add_subcommand("bench", "measured throughput benchmarks");
@@ -62,6 +132,21 @@ Subcommand add_bench(CLI::App& root) {
   step->add_option("--threads", args->threads, "compute threads (0 = runtime.threads)")
       ->check(CLI::NonNegativeNumber);
 
+  CLI::App* generate = app->add_subcommand(
+      "generate", "caption tokens/s with and without the KV cache (random images)");
+  auto* from_ckpt = generate->add_option("--checkpoint", args->checkpoint, "checkpoint folder");
+  auto* from_preset = generate->add_option("--preset", args->preset,
+                                           "model preset, e.g. coca_demo (random-init model)");
+  args->config.add_to(*generate);  // --config/--set: random-init model from a run config
+  from_ckpt->excludes(from_preset);
+  generate->add_option("--batch", args->batch, "images per generate() call")
+      ->check(CLI::PositiveNumber);
+  generate->add_option("--max-len", args->max_len, "tokens generated per image")
+      ->check(CLI::PositiveNumber);
+  generate->add_option("--beams", args->beams, "beam width")->check(CLI::PositiveNumber);
+  generate->add_option("--threads", args->threads, "compute threads (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+
   Subcommand cmd;
   cmd.app = app;
   cmd.threads = [args, step, data] {
@@ -70,7 +155,8 @@ Subcommand add_bench(CLI::App& root) {
     }
     return args->threads;
   };
-  cmd.run = [args, gemm, allreduce, data, step] {
+  cmd.run = [args, gemm, allreduce, data, step, generate] {
+    if (generate->parsed()) return bench_generate(*args);
     if (step->parsed()) {
       const auto cfg = config::load_run_config(args->config.files, args->config.overrides);
       const auto r = train::bench_step(cfg, args->step);

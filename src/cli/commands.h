@@ -43,5 +43,8 @@ Leaf add_data_synth(CLI::App& data_group);
 Leaf add_data_inspect(CLI::App& data_group);
 Leaf add_data_convert(CLI::App& data_group);
 Subcommand add_launch(CLI::App& root);
+Subcommand add_caption(CLI::App& root);
+Subcommand add_embed(CLI::App& root);
+Subcommand add_eval(CLI::App& root);
 
 }  // namespace coca::cli

@@ -135,4 +135,59 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& query, const 
   return out_proj->forward(out.transpose(1, 2).reshape({b, t, d}));
 }
 
+std::pair<torch::Tensor, torch::Tensor> MultiheadAttentionImpl::project_kv(
+    const torch::Tensor& key, const torch::Tensor& value) {
+  const int64_t d = options.embed_dim;
+  const int64_t h = options.heads;
+  TORCH_CHECK(key.dim() == 3 && value.dim() == 3 && key.size(0) == value.size(0) &&
+                  key.size(1) == value.size(1),
+              "MultiheadAttention: key ", key.sizes(), " and value ", value.sizes(),
+              " must be [B, S, *]");
+  const auto wk = packed_ ? in_proj_weight.narrow(0, d, d) : k_proj_weight;
+  const auto wv = packed_ ? in_proj_weight.narrow(0, 2 * d, d) : v_proj_weight;
+  const int64_t b = key.size(0);
+  const int64_t s = key.size(1);
+  auto heads = [&](const torch::Tensor& x) {
+    return x.view({b, s, h, d / h}).transpose(1, 2);  // [B, H, S, Dh]
+  };
+  return {heads(torch::nn::functional::linear(key, wk, in_proj_bias.narrow(0, d, d))),
+          heads(torch::nn::functional::linear(value, wv, in_proj_bias.narrow(0, 2 * d, d)))};
+}
+
+torch::Tensor MultiheadAttentionImpl::attend(const torch::Tensor& query, const torch::Tensor& k,
+                                             const torch::Tensor& v,
+                                             const torch::Tensor& attn_mask) {
+  const int64_t d = options.embed_dim;
+  const int64_t h = options.heads;
+  TORCH_CHECK(query.dim() == 3 && query.size(2) == d,
+              "MultiheadAttention: expected query [B, T, ", d, "], got ", query.sizes());
+  TORCH_CHECK(k.dim() == 4 && k.size(0) == query.size(0) && k.size(1) == h && k.sizes() == v.sizes(),
+              "MultiheadAttention: expected projected k/v [", query.size(0), ", ", h,
+              ", S, Dh], got ", k.sizes(), " and ", v.sizes());
+  const int64_t b = query.size(0);
+  const int64_t t = query.size(1);
+  const auto wq = packed_ ? in_proj_weight.narrow(0, 0, d) : q_proj_weight;
+  const auto q = torch::nn::functional::linear(query, wq, in_proj_bias.narrow(0, 0, d))
+                     .view({b, t, h, d / h})
+                     .transpose(1, 2);
+  const auto mask = merge_attention_masks(attn_mask, {}, q.scalar_type());
+  auto out = detail::scaled_dot_product_attention(q, k, v, mask);  // [B, H, T, Dh]
+  return out_proj->forward(out.transpose(1, 2).reshape({b, t, d}));
+}
+
+torch::Tensor MultiheadAttentionImpl::forward_cached(const torch::Tensor& x, torch::Tensor& cache_k,
+                                                     torch::Tensor& cache_v) {
+  auto kv = project_kv(x, x);
+  const int64_t past = cache_k.defined() ? cache_k.size(2) : 0;
+  cache_k = past > 0 ? torch::cat({cache_k, kv.first}, 2) : kv.first;
+  cache_v = past > 0 ? torch::cat({cache_v, kv.second}, 2) : kv.second;
+  const int64_t t = x.size(1);
+  torch::Tensor mask;  // one new position sees every cached key: no mask needed
+  if (t > 1) {
+    mask = torch::full({t, past + t}, -std::numeric_limits<double>::infinity(), x.options())
+               .triu_(past + 1);
+  }
+  return attend(x, cache_k, cache_v, mask);
+}
+
 }  // namespace coca::model

@@ -48,6 +48,30 @@ torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x,
   return y + mlp->forward(ln_2->forward(y));
 }
 
+torch::Tensor ResidualAttentionBlockImpl::forward_cached(const torch::Tensor& x,
+                                                         torch::Tensor& cache_k,
+                                                         torch::Tensor& cache_v) {
+  TORCH_CHECK(!options.cross_attention,
+              "ResidualAttentionBlock: forward_cached is for self-attention blocks");
+  auto y = x + attn->forward_cached(ln_1->forward(x), cache_k, cache_v);
+  return y + mlp->forward(ln_2->forward(y));
+}
+
+std::pair<torch::Tensor, torch::Tensor> ResidualAttentionBlockImpl::memory_kv(
+    const torch::Tensor& memory) {
+  TORCH_CHECK(options.cross_attention,
+              "ResidualAttentionBlock: memory_kv is for cross-attention blocks");
+  const auto kv = ln_1_kv->forward(memory);
+  return attn->project_kv(kv, kv);
+}
+
+torch::Tensor ResidualAttentionBlockImpl::forward_memory_kv(const torch::Tensor& x,
+                                                            const torch::Tensor& k,
+                                                            const torch::Tensor& v) {
+  auto y = x + attn->attend(ln_1->forward(x), k, v);
+  return y + mlp->forward(ln_2->forward(y));
+}
+
 // ---------------------------------------------------------------------------
 
 DecoderLayerImpl::DecoderLayerImpl(BlockOptions options_) : options(options_) { reset(); }
@@ -73,6 +97,20 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   auto y = x + attn->forward(q, q, q, attn_mask);
   const auto kv = ln_cross_kv->forward(memory);
   y = y + cross_attn->forward(ln_cross->forward(y), kv, kv);
+  return y + mlp->forward(ln_2->forward(y));
+}
+
+std::pair<torch::Tensor, torch::Tensor> DecoderLayerImpl::memory_kv(const torch::Tensor& memory) {
+  const auto kv = ln_cross_kv->forward(memory);
+  return cross_attn->project_kv(kv, kv);
+}
+
+torch::Tensor DecoderLayerImpl::forward_cached(const torch::Tensor& x, torch::Tensor& cache_k,
+                                               torch::Tensor& cache_v,
+                                               const torch::Tensor& memory_k,
+                                               const torch::Tensor& memory_v) {
+  auto y = x + attn->forward_cached(ln_1->forward(x), cache_k, cache_v);
+  y = y + cross_attn->attend(ln_cross->forward(y), memory_k, memory_v);
   return y + mlp->forward(ln_2->forward(y));
 }
 

@@ -23,6 +23,7 @@
 #include "coca/dist/context.h"
 #include "coca/dist/grad_sync.h"
 #include "coca/dist/sharded_optimizer.h"
+#include "coca/eval/evaluator.h"
 #include "coca/optim/grad_clip.h"
 #include "coca/optim/lr_schedule.h"
 #include "coca/optim/param_groups.h"
@@ -545,6 +546,18 @@ int Trainer::fit(int64_t stop_after) {
       cap_avg.reset();
       samples_since_log = 0;
       since_log.reset();
+    }
+    if (eval::eval_configured(cfg.eval) &&
+        ((cfg.train.eval_every > 0 && m.state.step % cfg.train.eval_every == 0) || last)) {
+      // Evaluation runs on rank 0 only (other ranks go on and wait in their next
+      // collective); it restores the model's training mode.
+      if (log::rank() == 0) {
+        const auto results = eval::evaluate(m.model, *m.tokenizer, cfg);
+        std::string line;
+        for (const auto& [k, v] : results.metrics) line += fmt::format(" | {} {:.4f}", k, v);
+        log::info("[eval] step {}{}", m.state.step, line);
+        m.metrics->write(m.state.step, "eval", results.metrics);
+      }
     }
     const bool pause = stop_after > 0 && m.state.step == stop_after;
     if ((cfg.checkpoint.every > 0 && m.state.step % cfg.checkpoint.every == 0) || last || pause) {

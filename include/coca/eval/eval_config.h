@@ -22,11 +22,21 @@ struct GenerateConfig {
   bool kv_cache = true;           ///< cache keys/values while decoding
 };
 
+/// A source config that is off (type empty) until a type is set.
+inline data::SourceConfig disabled_source() {
+  data::SourceConfig s;
+  s.type.clear();
+  return s;
+}
+
 struct EvalConfig {
-  data::SourceConfig zero_shot;   ///< labelled set for zero-shot classification (type empty = off)
+  /// labelled set for zero-shot classification (type empty = off)
+  data::SourceConfig zero_shot = disabled_source();
   std::string templates;          ///< prompt templates file; empty = CLIP's 80 ImageNet templates
-  data::SourceConfig retrieval;   ///< image-caption set for retrieval (type empty = off)
-  data::SourceConfig captioning;  ///< image-caption set for CIDEr/BLEU (type empty = off)
+  /// image-caption set for retrieval (type empty = off)
+  data::SourceConfig retrieval = disabled_source();
+  /// image-caption set for CIDEr/BLEU (type empty = off)
+  data::SourceConfig captioning = disabled_source();
   int64_t batch_size = 64;        ///< evaluation batch
   int64_t max_samples = 0;        ///< cap per set; 0 = all
   GenerateConfig generate;

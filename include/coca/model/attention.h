@@ -8,6 +8,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <utility>
 
 namespace coca::model {
 
@@ -54,6 +55,21 @@ class MultiheadAttentionImpl : public torch::nn::Cloneable<MultiheadAttentionImp
 
   /// True when K and V come from the packed in_proj_weight (kdim == vdim == D).
   bool packed() const { return packed_; }
+
+  /// Incremental decoding (KV cache). key [B, S, kdim], value [B, S, vdim] -> projected
+  /// keys and values split into heads, {[B, H, S, Dh], [B, H, S, Dh]}.
+  std::pair<torch::Tensor, torch::Tensor> project_kv(const torch::Tensor& key,
+                                                     const torch::Tensor& value);
+  /// query [B, T, D] attends to already projected k, v [B, H, S, Dh] -> [B, T, D];
+  /// attn_mask additive/bool [T, S] or [B, T, S], optional.
+  torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& k, const torch::Tensor& v,
+                       const torch::Tensor& attn_mask = {});
+  /// Causal self-attention of T new positions x [B, T, D] that follow the P positions
+  /// whose keys/values are in cache_k/cache_v ([B, H, P, Dh], undefined when P = 0):
+  /// appends the new keys/values to the cache and returns [B, T, D]. Equals rows P..P+T-1
+  /// of forward(y, y, y, causal_mask) over the whole sequence y.
+  torch::Tensor forward_cached(const torch::Tensor& x, torch::Tensor& cache_k,
+                               torch::Tensor& cache_v);
 
   AttentionOptions options;
   torch::Tensor in_proj_weight;  ///< [3D, D] (packed only)

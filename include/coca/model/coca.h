@@ -12,6 +12,9 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <cstdint>
+#include <vector>
+
 #include "coca/model/model_config.h"
 #include "coca/model/multimodal_decoder.h"
 #include "coca/model/text_decoder.h"
@@ -33,6 +36,26 @@ struct CoCaOutput {
   torch::Tensor logit_scale;
 };
 
+/// Incremental-decoding state for N rows (images or beams): the unimodal and multimodal
+/// decoders' self-attention keys/values of every position fed so far, and the
+/// multimodal decoder's cross-attention keys/values of the image tokens (computed once
+/// in CoCaImpl::start_decoding). The unimodal [CLS] is never fed: token positions do not
+/// attend to it, so their states are the same without it.
+struct DecodeCache {
+  torch::Tensor image_tokens;             ///< [N, S, W] decoder memory
+  std::vector<torch::Tensor> text_k;      ///< per text layer [N, H, L, Dh]
+  std::vector<torch::Tensor> text_v;
+  std::vector<torch::Tensor> decoder_k;   ///< per multimodal layer, self-attention [N, H, L, Dh]
+  std::vector<torch::Tensor> decoder_v;
+  std::vector<torch::Tensor> memory_k;    ///< per multimodal layer, cross-attention [N, H, S, Dh]
+  std::vector<torch::Tensor> memory_v;
+  int64_t length = 0;                     ///< L: positions fed so far (next position index)
+
+  int64_t rows() const { return image_tokens.size(0); }
+  /// Keeps rows `index` [N'] (int64, may repeat), in that order (beam reordering).
+  void select(const torch::Tensor& index);
+};
+
 class CoCaImpl : public torch::nn::Cloneable<CoCaImpl> {
  public:
   explicit CoCaImpl(const CoCaConfig& config);
@@ -52,6 +75,17 @@ class CoCaImpl : public torch::nn::Cloneable<CoCaImpl> {
   /// Multimodal decoder alone (generation): image_tokens [B, S, W], token_states
   /// [B, L, W] (encode_text(prefix).tokens) -> logits [B, L, V].
   torch::Tensor decode(const torch::Tensor& image_tokens, const torch::Tensor& token_states);
+
+  /// Starts incremental decoding: images [N, 3, H, W] -> a cache with the image tokens
+  /// and their cross-attention keys/values, length 0.
+  DecodeCache start_decoding(const torch::Tensor& images);
+  /// The same from already encoded image tokens [N, S, W].
+  DecodeCache start_decoding_from_tokens(const torch::Tensor& image_tokens);
+  /// Feeds new_tokens [N, T] (usually T = 1) at positions cache.length .. +T-1 (the
+  /// positional embedding of each), extends the cache, and returns the logits [N, V] of
+  /// the last fed position: equal to decode(image_tokens, encode_text(prefix).tokens)
+  /// [:, -1] over the whole prefix. cache.length + T must be <= context_length.
+  torch::Tensor decode_step(DecodeCache& cache, const torch::Tensor& new_tokens);
 
   /// The weight the logits use: text_decoder.text_projection [W, V], or with tied
   /// embeddings text.token_embedding.weight [V, W] (the same tensor, not a copy).

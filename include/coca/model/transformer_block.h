@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "coca/model/attention.h"
 #include "coca/model/mlp.h"
@@ -39,6 +40,17 @@ class ResidualAttentionBlockImpl : public torch::nn::Cloneable<ResidualAttention
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory = {},
                         const torch::Tensor& attn_mask = {});
 
+  /// Incremental decoding, self-attention block: x [B, T, D] new positions, causal over
+  /// the cached keys/values (attn.forward_cached), which grow by T.
+  torch::Tensor forward_cached(const torch::Tensor& x, torch::Tensor& cache_k,
+                               torch::Tensor& cache_v);
+  /// Cross-attention block: the memory's projected keys/values {[B, H, S, Dh] x 2},
+  /// computed once per image (attn.project_kv(ln_1_kv(memory))).
+  std::pair<torch::Tensor, torch::Tensor> memory_kv(const torch::Tensor& memory);
+  /// Cross-attention block with memory_kv's output: x [B, T, D] -> [B, T, D].
+  torch::Tensor forward_memory_kv(const torch::Tensor& x, const torch::Tensor& k,
+                                  const torch::Tensor& v);
+
   BlockOptions options;
   torch::nn::LayerNorm ln_1{nullptr};
   MultiheadAttention attn{nullptr};
@@ -62,6 +74,15 @@ class DecoderLayerImpl : public torch::nn::Cloneable<DecoderLayerImpl> {
   /// x: [B, T, D], memory: [B, S, D], attn_mask: causal [T, T] -> [B, T, D].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory,
                         const torch::Tensor& attn_mask);
+
+  /// The memory's projected cross-attention keys/values {[B, H, S, Dh] x 2}
+  /// (cross_attn.project_kv(ln_cross_kv(memory))), computed once per image.
+  std::pair<torch::Tensor, torch::Tensor> memory_kv(const torch::Tensor& memory);
+  /// Incremental decoding: x [B, T, D] new positions; self-attention over the cached
+  /// keys/values (which grow by T), cross-attention to memory_kv's k, v.
+  torch::Tensor forward_cached(const torch::Tensor& x, torch::Tensor& cache_k,
+                               torch::Tensor& cache_v, const torch::Tensor& memory_k,
+                               const torch::Tensor& memory_v);
 
   BlockOptions options;
   torch::nn::LayerNorm ln_1{nullptr};
