@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 
+#include "coca/common/compat.h"
 #include "coca/common/error.h"
 #include "coca/common/logging.h"
 #include "coca/common/runtime.h"
@@ -130,6 +131,12 @@ struct Trainer::Impl {
     }
     local_batch = cfg.train.batch_size / ctx.world_size;
     device = ctx.device.is_cuda() ? ctx.device : pick_device(cfg.train.device);
+    if (cfg.train.precision == "bf16" && !device.is_cuda() && !COCA_TORCH_AT_LEAST(2, 0)) {
+      // LibTorch 1.13's CPU autocast has no fp32 policy for layer_norm, and its CPU
+      // LayerNorm rejects bf16 inputs with fp32 weights.
+      throw ConfigError("train.precision: bf16 autocast on the CPU is not supported by this "
+                        "LibTorch (" TORCH_VERSION "); use fp32 here, bf16 on CUDA");
+    }
     torch::manual_seed(cfg.train.seed);
     state.seed = cfg.train.seed;
 
@@ -265,7 +272,17 @@ struct Trainer::Impl {
       const int64_t end = std::min(B, begin + micro);
       const auto images = batch.images.slice(0, begin, end).to(device, /*non_blocking=*/true);
       const auto text = batch.text.slice(0, begin, end).to(device, /*non_blocking=*/true);
-      const auto out = model->forward(images, text);
+      // bf16 autocast covers the forward pass only; the losses below cast what they need.
+      const auto out = [&] {
+        compat::AutocastGuard autocast(device.is_cuda(), at::kBFloat16,
+                                       cfg.train.precision == "bf16");
+        auto o = model->forward(images, text);
+        o.image_features = o.image_features.to(torch::kFloat);
+        o.text_features = o.text_features.to(torch::kFloat);
+        o.logits = o.logits.to(torch::kFloat);
+        o.logit_scale = o.logit_scale.to(torch::kFloat);
+        return o;
+      }();
       torch::Tensor con;
       if (ctx.distributed()) {
         const auto image_all = dist::all_gather_with_grad(ctx, out.image_features);

@@ -4,6 +4,8 @@
 #include <csignal>
 #include <fstream>
 
+#include "coca/common/compat.h"
+#include "coca/common/error.h"
 #include "coca/config/config_io.h"
 #include "coca/data/sources.h"
 #include "coca/data/tokenizer.h"
@@ -141,6 +143,28 @@ TEST_F(TrainerTest, ResumeIsBitwiseExact) {
     EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
   }
   EXPECT_EQ(losses_of(tmp / "full" / "metrics.jsonl"), losses_of(tmp / "split" / "metrics.jsonl"));
+}
+
+}  // namespace
+}  // namespace coca::train
+
+namespace coca::train {
+namespace {
+
+TEST_F(TrainerTest, Bf16OnCpuIsAClearConfigErrorOnLibTorch113) {
+#if COCA_TORCH_AT_LEAST(2, 0)
+  GTEST_SKIP() << "LibTorch >= 2.0: bf16 CPU autocast is not rejected up front";
+#else
+  TempDir tmp;
+  auto cfg = tiny_config(tmp / "bf16", 2);
+  cfg.train.precision = "bf16";
+  try {
+    Trainer trainer(cfg);
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.precision"), std::string::npos) << e.what();
+  }
+#endif
 }
 
 }  // namespace
