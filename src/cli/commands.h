@@ -41,5 +41,8 @@ struct Leaf {
 };
 Leaf add_data_synth(CLI::App& data_group);
 Subcommand add_launch(CLI::App& root);
+Subcommand add_forward(CLI::App& root);
+Subcommand add_export(CLI::App& root);
+Subcommand add_import(CLI::App& root);
 
 }  // namespace coca::cli

@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
       coca::cli::add_model_info(app),
       coca::cli::add_data(app),
       coca::cli::add_launch(app),
+      coca::cli::add_forward(app),
+      coca::cli::add_export(app),
+      coca::cli::add_import(app),
   };
 
   try {
