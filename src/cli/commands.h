@@ -46,5 +46,8 @@ Subcommand add_launch(CLI::App& root);
 Subcommand add_caption(CLI::App& root);
 Subcommand add_embed(CLI::App& root);
 Subcommand add_eval(CLI::App& root);
+Subcommand add_forward(CLI::App& root);
+Subcommand add_export(CLI::App& root);
+Subcommand add_import(CLI::App& root);
 
 }  // namespace coca::cli

@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
       coca::cli::add_caption(app),
       coca::cli::add_embed(app),
       coca::cli::add_eval(app),
+      coca::cli::add_forward(app),
+      coca::cli::add_export(app),
+      coca::cli::add_import(app),
   };
 
   try {
