@@ -228,7 +228,7 @@ TEST(InteropTest, ImportAtAnotherResolutionResizesPositionalEmbedding) {
   options.model_config = json;
   options.image_size = 48;  // 4x4 grid -> 6x6
   const auto dir = io::import_open_clip(options, tmp / "ckpt");
-  const auto loaded = train::load_checkpoint_model(dir);
+  auto loaded = train::load_checkpoint_model(dir);
   EXPECT_EQ(loaded.model->config.vision.image_size, 48);
   const auto pos = loaded.model->visual->positional_embedding;
   ASSERT_EQ(pos.sizes(), (std::vector<int64_t>{37, 96}));
