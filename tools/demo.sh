@@ -30,8 +30,25 @@ args=(--config "$CONFIG" --set "train.resume=auto")
 echo "[demo] pretraining (progress every 10 steps; Ctrl-C saves a checkpoint, rerun resumes)"
 "$COCA" train "${args[@]}"
 
+echo "[demo] evaluating on the held-out split (zero-shot, retrieval, captioning)"
+"$COCA" eval --checkpoint "$RUN/checkpoints" --out "$RUN/eval_results.json"
+
+echo "[demo] captions of a few held-out images"
+mkdir -p "$RUN/samples"
+"$COCA" data convert "$DATA/val-00000.tar" --out "$RUN/samples/shard" --samples 4 --no-decode >/dev/null
+tar -xf "$RUN/samples/shard/train-00000.tar" -C "$RUN/samples" --wildcards '*.png' '*.txt'
+for png in "$RUN"/samples/*.png; do
+  printf '%s\treference: %s\n' "$(basename "$png")" "$(cat "${png%.png}.txt")"
+done
+"$COCA" caption --checkpoint "$RUN/checkpoints" --beams 3 "$RUN"/samples/*.png
+
+echo "[demo] exporting a self-contained safetensors folder"
+"$COCA" export --checkpoint "$RUN/checkpoints" --format safetensors --out "$RUN/export"
+
 echo
 echo "[demo] done in $(( $(date +%s) - start )) s"
-echo "  config:      $RUN/config.yaml"
-echo "  metrics:     $RUN/metrics.jsonl"
-echo "  checkpoints: $RUN/checkpoints/"
+echo "  config:       $RUN/config.yaml"
+echo "  metrics:      $RUN/metrics.jsonl"
+echo "  checkpoints:  $RUN/checkpoints/"
+echo "  eval results: $RUN/eval_results.json"
+echo "  export:       $RUN/export/"

@@ -207,8 +207,7 @@ std::vector<std::vector<std::string>> read_class_names(const std::string& file,
 namespace coca::data {
 
 std::vector<std::vector<std::string>> source_class_names(const Source& source) {
-  if (const auto* rows = dynamic_cast<const detail::RowSource*>(&source)) return rows->class_names();
-  return {};
+  return source.class_names();
 }
 
 }  // namespace coca::data

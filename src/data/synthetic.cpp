@@ -381,6 +381,11 @@ class SyntheticSource : public Source {
   }
   const SourceConfig& config() const override { return cfg_; }
   const std::vector<ShardInfo>& shards() const override { return shards_; }
+  std::vector<std::vector<std::string>> class_names() const override {
+    std::vector<std::vector<std::string>> out;
+    for (const auto& name : synthetic_class_names()) out.push_back({name});
+    return out;
+  }
   std::unique_ptr<ShardReader> open(int64_t index, const SkipFn& /*on_skip*/) const override {
     if (index < 0 || index >= static_cast<int64_t>(shards_.size())) {
       throw std::out_of_range("synthetic source: shard " + std::to_string(index) + " of " +

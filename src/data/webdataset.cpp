@@ -394,6 +394,14 @@ class WebDatasetSource : public Source {
   }
 
   const ClassNames& classes() const { return classes_; }
+  std::vector<std::vector<std::string>> class_names() const override {
+    if (classes_.by_id.empty()) return {};
+    std::vector<std::vector<std::string>> out(static_cast<size_t>(classes_.by_id.rbegin()->first + 1));
+    for (const auto& [id, name] : classes_.by_id) {
+      if (id >= 0) out[static_cast<size_t>(id)] = {name};
+    }
+    return out;
+  }
 
  private:
   SourceConfig cfg_;

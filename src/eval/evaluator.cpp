@@ -98,12 +98,7 @@ EvalResults evaluate(model::CoCa& model, const data::Tokenizer& tokenizer,
 
   if (!ev.zero_shot.type.empty()) {
     const auto source = data::make_source(ev.zero_shot, "eval.zero_shot");
-    std::vector<std::vector<std::string>> classes;
-    if (ev.zero_shot.type == "synthetic") {
-      for (const auto& name : data::synthetic_class_names()) classes.push_back({name});
-    } else {
-      classes = data::source_class_names(*source);
-    }
+    const auto classes = data::source_class_names(*source);
     if (classes.empty()) {
       throw ConfigError("eval.zero_shot: source '" + ev.zero_shot.path +
                         "' has no class names (set eval.zero_shot.class_names)");

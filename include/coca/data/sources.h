@@ -48,6 +48,9 @@ class Source {
   /// Opens shard `index` for reading. Thread-safe: different threads may read
   /// different shards at once.
   virtual std::unique_ptr<ShardReader> open(int64_t index, const SkipFn& on_skip) const = 0;
+  /// Names of each class indexed by label id (a class may have several names), for
+  /// zero-shot classifiers; empty when the source has no class list.
+  virtual std::vector<std::vector<std::string>> class_names() const { return {}; }
 };
 
 /// Builds the source described by `cfg` (throws ConfigError naming `key_path`, e.g.

@@ -35,9 +35,6 @@ class RowSource : public Source {
   virtual bool read_row(int64_t row, RawSample& out, const SkipFn& on_skip,
                         const std::string& shard) const = 0;
 
-  /// Names of each class by label id; empty for caption sources.
-  virtual std::vector<std::vector<std::string>> class_names() const { return {}; }
-
  protected:
   explicit RowSource(SourceConfig cfg) : config_(std::move(cfg)) {}
   /// Called by the derived constructor once the row table is complete: applies the
