@@ -909,8 +909,10 @@ struct Loader {
     }
     std::stringstream ss;
     ss << in.rdbuf();
-    const std::string base = fs::path(path).parent_path().string();
-    apply_text(ss.str(), path, base.empty() ? "." : base);
+    // Paths are made absolute, so a resolved config written into a run or checkpoint
+    // folder still points at the same files when it is read from there.
+    const std::string base = fs::absolute(path).lexically_normal().parent_path().string();
+    apply_text(ss.str(), path, base);
   }
 
   void apply_assignment(const std::string& assignment) {

@@ -17,7 +17,7 @@
 namespace coca::data {
 namespace {
 
-using detail::splitmix64;
+using detail::mix64;
 using detail::uniform;
 using detail::uniform_int;
 
@@ -405,9 +405,9 @@ CropBox random_resized_crop_box(int64_t height, int64_t width, double scale_min,
 }
 
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position) {
-  uint64_t h = splitmix64(seed);
-  h = splitmix64(h ^ static_cast<uint64_t>(epoch));
-  return splitmix64(h ^ static_cast<uint64_t>(position));
+  uint64_t h = mix64(seed);
+  h = mix64(h ^ static_cast<uint64_t>(epoch));
+  return mix64(h ^ static_cast<uint64_t>(position));
 }
 
 std::pair<int64_t, int64_t> shorter_side_size(int64_t height, int64_t width, int64_t size) {

@@ -201,7 +201,7 @@ SynthScene make_synthetic_scene(uint64_t seed, int64_t index, int64_t size) {
   if (index < 0) {
     throw std::invalid_argument("make_synthetic_scene: negative index " + std::to_string(index));
   }
-  std::mt19937_64 rng(detail::splitmix64(detail::splitmix64(seed ^ 0x5359'4E54'4845'5449ULL) ^
+  std::mt19937_64 rng(detail::mix64(detail::mix64(seed ^ 0x5359'4E54'4845'5449ULL) ^
                                          static_cast<uint64_t>(index)));
   const int64_t n_shapes = static_cast<int64_t>(synthetic_shapes().size());
   const int64_t n_colours = static_cast<int64_t>(synthetic_colours().size());

@@ -5,15 +5,9 @@
 #include <cstdint>
 #include <random>
 
-namespace coca::data::detail {
+#include "data/detail/shuffle.h"  // mix64, hash_values
 
-/// SplitMix64 finaliser: a well-mixed 64-bit hash of `x`.
-inline uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
+namespace coca::data::detail {
 
 /// Uniform double in [lo, hi) from 53 random bits.
 inline double uniform(std::mt19937_64& rng, double lo, double hi) {
