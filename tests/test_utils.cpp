@@ -1,6 +1,9 @@
 #include "test_utils.h"
 
 #include <torch/torch.h>
+
+#include "coca/data/text_corpus.h"
+#include "coca/data/tokenizer.h"
 #include <unistd.h>
 
 #include <array>
@@ -102,6 +105,25 @@ std::filesystem::path reference_dir() {
   std::error_code ec;
   if (!std::filesystem::is_directory(p, ec)) return {};
   return std::filesystem::weakly_canonical(p);
+}
+
+std::filesystem::path train_synthetic_tokenizer(const std::filesystem::path& dir, int64_t samples,
+                                                uint64_t seed) {
+  data::SourceConfig captions;
+  captions.type = "synthetic";
+  captions.samples = samples;
+  captions.seed = seed;
+  captions.image_size = 16;  // only the text is used
+  data::SourceConfig labels = captions;
+  labels.text = "label";
+  const auto corpus = dir / "text.txt";
+  data::write_text_corpus({captions, labels}, data::LabelTextConfig{}, seed, 0, corpus.string());
+  data::SentencePieceTrainOptions opt;
+  opt.input_files = {corpus.string()};
+  opt.model_prefix = (dir / "spm").string();
+  opt.vocab_size = 48;
+  data::train_sentencepiece(opt);
+  return dir / "spm.model";
 }
 
 std::filesystem::path source_dir() { return COCA_SOURCE_DIR; }

@@ -58,6 +58,12 @@ std::filesystem::path reference_dir();
       GTEST_SKIP() << "open_clip reference fixtures not found (set COCA_REFERENCE_DIR)"; \
   } while (0)
 
+/// Trains a 48-piece SentencePiece model (`<dir>/spm.model`, returned) on the captions and
+/// label prompts of `samples` synthetic samples of stream `seed`: the tokenizer of the tiny
+/// training, distributed and evaluation tests.
+std::filesystem::path train_synthetic_tokenizer(const std::filesystem::path& dir, int64_t samples,
+                                                uint64_t seed);
+
 /// Source tree root (for configs/ and tests/data/).
 std::filesystem::path source_dir();
 

@@ -35,19 +35,7 @@ class EvalTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     const fs::path d = dir_->path();
-    {
-      std::ofstream text((d / "text.txt").string());
-      for (int64_t i = 0; i < 256; ++i) {
-        const auto scene = data::make_synthetic_scene(3, i, 16);
-        text << scene.caption << "\n";
-        for (const auto& l : scene.labels) text << "a photo of a " << l << "\n";
-      }
-    }
-    data::SentencePieceTrainOptions opt;
-    opt.input_files = {(d / "text.txt").string()};
-    opt.model_prefix = (d / "spm").string();
-    opt.vocab_size = 48;
-    data::train_sentencepiece(opt);
+    coca::testing::train_synthetic_tokenizer(d, 256, 3);
 
     write_file(d / "run.yaml", fmt::format(R"(
 include: ['preset:coca_tiny']

@@ -27,27 +27,7 @@ class TrainerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    data::SourceConfig src;
-    src.type = "synthetic";
-    src.samples = 256;
-    src.seed = 3;
-    src.image_size = 32;
-    auto source = data::make_source(src, "test");
-    std::ofstream text((dir_->path() / "text.txt").string());
-    for (const auto& shard : source->shards()) {
-      auto reader = source->open(shard.index, [](auto, const auto&, const auto&, const auto&) {});
-      data::RawSample s;
-      while (reader->next(s)) {
-        for (const auto& c : s.captions) text << c << "\n";
-        for (const auto& l : s.labels) text << "a photo of the " << l << "\n";
-      }
-    }
-    text.close();
-    data::SentencePieceTrainOptions opt;
-    opt.input_files = {(dir_->path() / "text.txt").string()};
-    opt.model_prefix = (dir_->path() / "spm").string();
-    opt.vocab_size = 48;
-    data::train_sentencepiece(opt);
+    coca::testing::train_synthetic_tokenizer(dir_->path(), 256, 3);
   }
   static void TearDownTestSuite() {
     delete dir_;
