@@ -11,11 +11,6 @@ namespace coca::optim {
 
 namespace detail {
 
-/// Where a parameter's state lives in Optimizer::state() (differs between LibTorch versions).
-inline compat::OptimizerStateKey state_key(const torch::Tensor& param) {
-  return compat::state_key(param);
-}
-
 /// Root mean square of all elements, as a 0-d tensor.
 torch::Tensor rms(const torch::Tensor& x) { return x.pow(2).mean().sqrt(); }
 
@@ -154,7 +149,7 @@ torch::Tensor Adafactor::step(LossClosure closure) {
       if (p.numel() == 0) continue;
       const bool is_factored = factored(p.sizes(), options.min_dim_size_to_factor());
 
-      auto key = detail::state_key(p);
+      auto key = compat::state_key(p);
       auto state_it = state_.find(key);
       if (state_it == state_.end()) {
         // Lazy state creation, as in LibTorch's Adam.

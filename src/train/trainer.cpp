@@ -99,7 +99,6 @@ struct Trainer::Impl {
   dist::Context ctx;
   int64_t local_batch = 0;  // train.batch_size / world_size
   torch::Device device{torch::kCPU};
-  int64_t context_length = 0;
   std::shared_ptr<const data::Tokenizer> tokenizer;
   std::vector<std::shared_ptr<const data::Source>> sources;
   model::CoCa model{nullptr};
@@ -142,7 +141,6 @@ struct Trainer::Impl {
 
     // Tokenizer: its vocabulary must fit the model's.
     data::TokenizerConfig tok = cfg.data.tokenizer;
-    context_length = text_context_length(cfg);
     tokenizer = data::make_tokenizer(tok, "data.tokenizer");
     if (tokenizer->vocab_size() > cfg.model.text.vocab_size) {
       throw ConfigError(fmt::format(
@@ -207,14 +205,13 @@ struct Trainer::Impl {
     metrics = std::make_unique<MetricsLogger>(run_dir / "metrics.jsonl", ctx.is_main());
   }
 
-  data::LoaderHooks hooks() const { return make_training_hooks(cfg, tokenizer); }
-
   void start_loader() {
     data::DataCursor cursor;
     if (!state.data_cursor.empty()) cursor = data::DataCursor::parse(state.data_cursor);
     const auto options = data::make_loader_options(cfg.data, local_batch, ctx.rank,
                                                    ctx.world_size, runtime::available_cores());
-    loader = std::make_unique<data::Loader>(sources, options, hooks(), cursor);
+    loader = std::make_unique<data::Loader>(sources, options,
+                                           make_training_hooks(cfg, tokenizer), cursor);
   }
 
   /// The stop signal, agreed by all ranks (any rank's SIGINT/SIGTERM stops every rank at
