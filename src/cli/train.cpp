@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "coca/common/error.h"
 #include "coca/config/config_io.h"
+#include "coca/train/finetune.h"
 #include "coca/train/trainer.h"
 
 namespace coca::cli {
@@ -33,6 +34,10 @@ Subcommand add_train(CLI::App& root) {
     if (args->print_config) {
       std::cout << config::to_yaml(cfg);
       return 0;
+    }
+    if (cfg.train.task == "classify") {
+      train::ClassifyTrainer trainer(cfg);
+      return trainer.fit();
     }
     train::Trainer trainer(cfg);
     return trainer.fit();

@@ -229,6 +229,8 @@ void visit(V& v, train::TrainConfig& c) {
   v.resume_path("resume", c.resume);
   v.path("init_from", c.init_from);
   v.field("eval_every", c.eval_every, non_negative());
+  v.choice("classify_mode", c.classify_mode, {"frozen", "full"});
+  v.field("ema_decay", c.ema_decay, half_open(0, 1));
 }
 
 template <class V>
@@ -261,6 +263,8 @@ void visit(V& v, eval::EvalConfig& c) {
   v.path("templates", c.templates);
   v.section("retrieval", c.retrieval);
   v.section("captioning", c.captioning);
+  v.section("classification", c.classification);
+  v.field("collapse_warn_fraction", c.collapse_warn_fraction, closed(0, 1));
   v.field("batch_size", c.batch_size, positive());
   v.field("max_samples", c.max_samples, non_negative());
   v.section("generate", c.generate);

@@ -30,6 +30,7 @@
 #include "coca/optim/param_groups.h"
 #include "coca/train/checkpoint.h"
 #include "coca/train/data_pipeline.h"
+#include "coca/train/finetune.h"
 #include "coca/train/losses.h"
 #include "coca/train/metrics.h"
 #include "coca/train/signals.h"
@@ -121,6 +122,10 @@ struct Trainer::Impl {
 
   Impl(config::RunConfig c, const dist::Context* given) : cfg(std::move(c)) {
     config::validate(cfg);
+    if (cfg.train.task == "classify") {
+      throw ConfigError("train.task: classify runs in train::ClassifyTrainer (coca train picks "
+                        "it), not in Trainer");
+    }
     ctx = given ? *given : dist::init_distributed(cfg.dist);
     if (cfg.train.batch_size % ctx.world_size != 0) {
       throw ConfigError(fmt::format(
@@ -281,7 +286,11 @@ struct Trainer::Impl {
         return o;
       }();
       torch::Tensor con;
-      if (ctx.distributed()) {
+      if (loss.lambda_con == 0) {
+        // Captioning loss only (caption finetuning): the contrastive-only parameters
+        // (contrastive pooler, projections, logit scale) get no gradient at all.
+        con = torch::zeros({}, out.logits.options());
+      } else if (ctx.distributed()) {
         const auto image_all = dist::all_gather_with_grad(ctx, out.image_features);
         const auto text_all = dist::all_gather_with_grad(ctx, out.text_features);
         con = contrastive_loss(out.image_features, out.text_features, image_all, text_all,
@@ -466,6 +475,25 @@ int Trainer::fit(int64_t stop_after) {
   const fs::path run_dir = cfg.train.run_dir;
   if (m.ctx.is_main()) config::write_yaml_file(cfg, (run_dir / "config.yaml").string());
 
+  // Caption finetuning: zero-shot accuracy of the weights before finetuning, the
+  // reference of the collapse warning (measured before a resume replaces them).
+  std::optional<double> zero_shot_before;
+  if (cfg.train.task == "caption") {
+    log::info("[caption] caption finetuning: lambda_cap {}, lambda_con {}{}; encoder lr x{}",
+              cfg.train.lambda_cap, cfg.train.lambda_con,
+              cfg.train.lambda_con == 0 ? " (captioning loss only)" : "",
+              cfg.optim.encoder_lr_scale);
+  }
+  if (cfg.train.task == "caption" && !cfg.eval.zero_shot.type.empty() &&
+      cfg.eval.collapse_warn_fraction > 0 && log::rank() == 0) {
+    auto before_cfg = cfg;
+    before_cfg.eval.retrieval = eval::disabled_source();
+    before_cfg.eval.captioning = eval::disabled_source();
+    zero_shot_before = eval::evaluate(m.model, *m.tokenizer, before_cfg).at("zero_shot_top1");
+    log::info("[caption] zero-shot top-1 before finetuning: {:.4f} (train.lambda_con = {})",
+              *zero_shot_before, cfg.train.lambda_con);
+  }
+
   // Resume.
   std::optional<fs::path> resume_from;
   if (cfg.train.resume == "auto") {
@@ -571,6 +599,13 @@ int Trainer::fit(int64_t stop_after) {
         for (const auto& [k, v] : results.metrics) line += fmt::format(" | {} {:.4f}", k, v);
         log::info("[eval] step {}{}", m.state.step, line);
         m.metrics->write(m.state.step, "eval", results.metrics);
+        if (zero_shot_before) {
+          if (const auto warning = zero_shot_collapse_warning(
+                  *zero_shot_before, results.at("zero_shot_top1"),
+                  cfg.eval.collapse_warn_fraction)) {
+            log::warn("[caption] step {}: {}", m.state.step, *warning);
+          }
+        }
       }
     }
     const bool pause = stop_after > 0 && m.state.step == stop_after;

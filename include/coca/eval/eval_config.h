@@ -37,6 +37,11 @@ struct EvalConfig {
   data::SourceConfig retrieval = disabled_source();
   /// image-caption set for CIDEr/BLEU (type empty = off)
   data::SourceConfig captioning = disabled_source();
+  /// labelled validation set of a classify-task run, scored with its classifier head (type empty = off)
+  data::SourceConfig classification = disabled_source();
+  /// caption finetuning: warn when zero-shot top-1 falls below this fraction of the value
+  /// before finetuning (needs eval.zero_shot); 0 = never
+  double collapse_warn_fraction = 0.5;
   int64_t batch_size = 64;        ///< evaluation batch
   int64_t max_samples = 0;        ///< cap per set; 0 = all
   GenerateConfig generate;

@@ -24,6 +24,8 @@ struct TrainConfig {
   std::string resume = "none";        ///< none | auto | path of a checkpoint folder
   std::string init_from;              ///< checkpoint to initialise weights from (finetuning)
   int64_t eval_every = 0;             ///< evaluate every N steps; 0 = only at the end
+  std::string classify_mode = "frozen";  ///< task classify: frozen (probe) | full (finetune encoder)
+  double ema_decay = 0.0;             ///< task classify: EMA decay of the trained weights; 0 = off
 };
 
 struct CheckpointConfig {
