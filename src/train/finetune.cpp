@@ -259,6 +259,10 @@ struct ClassifyTrainer::Impl {
       throw ConfigError("train.task: ClassifyTrainer needs 'classify', got '" + cfg.train.task +
                         "'");
     }
+    if (cfg.train.precision != "fp32" || cfg.train.micro_batch_size > 0) {
+      throw ConfigError("train.precision / train.micro_batch_size: task classify trains in fp32 "
+                        "without micro-batches (set precision: fp32, micro_batch_size: 0)");
+    }
     const auto ctx = dist::init_distributed(cfg.dist);
     if (ctx.distributed()) {
       throw ConfigError("train.task: classify runs in a single process; this run has " +

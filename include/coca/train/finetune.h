@@ -82,7 +82,8 @@ ClassifyAccuracy evaluate_classifier(model::CoCa& model, model::ClassifierHead& 
                                      const config::RunConfig& cfg);
 
 /// The classification trainer (train.task: classify). Single process: throws ConfigError
-/// in a distributed run. The CoCa weights come from train.init_from (a checkpoint or a
+/// in a distributed run (and for bf16 or micro-batches: fp32 only). The CoCa weights come
+/// from train.init_from (a checkpoint or a
 /// run's checkpoints folder); the number of classes from the class names of
 /// data.sources (every source must have the same). train.classify_mode frozen: the whole
 /// CoCa model is frozen (requires_grad false, eval mode, forward under no_grad) and only
