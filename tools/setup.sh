@@ -10,6 +10,7 @@ PACKAGES=(
   libtorch-dev libgloo-dev libopenblas0-pthread
   libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libsentencepiece-dev sentencepiece libopencv-dev libarchive-dev libgtest-dev zlib1g-dev
+  python3-matplotlib
 )
 
 missing=()

@@ -199,6 +199,7 @@ void visit(V& v, optim::OptimConfig& c) {
   v.field("adam_eps", c.adam_eps, positive());
   v.field("decay_norms_and_biases", c.decay_norms_and_biases);
   v.field("encoder_lr_scale", c.encoder_lr_scale, non_negative());
+  v.field("logit_scale_lr_scale", c.logit_scale_lr_scale, non_negative());
   v.field("grad_clip_norm", c.grad_clip_norm, non_negative());
 }
 

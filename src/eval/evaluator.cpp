@@ -113,10 +113,13 @@ EvalResults evaluate(model::CoCa& model, const data::Tokenizer& tokenizer,
         batch);
     std::vector<torch::Tensor> features;
     std::vector<int64_t> labels;
+    // Single-label images only: top-1 against one of several labels an image carries
+    // (e.g. a synthetic scene with a red circle left of a blue star) is ill-posed, since
+    // nothing in the pixels says which label is "the" label.
     for_each_batch(
         *source, transform, batch, ev.max_samples,
         [&](const data::RawSample& s) {
-          return !s.label_ids.empty() && s.label_ids[0] >= 0 &&
+          return s.label_ids.size() == 1 && s.label_ids[0] >= 0 &&
                  s.label_ids[0] < static_cast<int64_t>(classes.size());
         },
         [&](const std::vector<data::RawSample>& samples, const torch::Tensor& images) {

@@ -50,20 +50,37 @@ std::vector<ParamGroupSpec> make_param_group_specs(const torch::nn::Module& modu
     throw std::invalid_argument("optim.encoder_lr_scale must be >= 0, got " +
                                 std::to_string(cfg.encoder_lr_scale));
   }
-  std::vector<ParamGroupSpec> specs(4);
+  if (cfg.logit_scale_lr_scale < 0) {
+    throw std::invalid_argument("optim.logit_scale_lr_scale must be >= 0, got " +
+                                std::to_string(cfg.logit_scale_lr_scale));
+  }
+  // A fifth group for the learned temperature, only when its LR differs: Adafactor clips
+  // each update to RMS 1, so a scalar moves by at most ~lr per step, and at lr 1e-3 the
+  // temperature stays near its initial value for a short run. The paper and open_clip learn
+  // it; a larger LR for this one scalar lets it actually be learned.
+  const bool own_scale_group = cfg.logit_scale_lr_scale != 1.0;
+  std::vector<ParamGroupSpec> specs(5);
   specs[0].name = "decay";
   specs[1].name = "no_decay";
   specs[2].name = "visual.decay";
   specs[3].name = "visual.no_decay";
+  specs[4].name = "logit_scale";
   for (int i = 0; i < 4; ++i) {
     specs[i].lr = i < 2 ? cfg.lr : cfg.lr * cfg.encoder_lr_scale;
     specs[i].weight_decay = (i % 2 == 0) ? cfg.weight_decay : 0.0;
   }
+  specs[4].lr = cfg.lr * cfg.logit_scale_lr_scale;
+  specs[4].weight_decay = 0.0;
   for (const auto& item : module.named_parameters(/*recurse=*/true)) {
     const auto& name = item.key();
     const auto& param = item.value();
     if (!param.requires_grad()) continue;
     const bool encoder = name.rfind("visual.", 0) == 0;
+    if (own_scale_group && last_component(name) == "logit_scale" && !encoder) {
+      specs[4].param_names.push_back(name);
+      specs[4].params.push_back(param);
+      continue;
+    }
     const bool no_decay = !cfg.decay_norms_and_biases && is_no_decay_param(name, param);
     auto& spec = specs[(encoder ? 2 : 0) + (no_decay ? 1 : 0)];
     spec.param_names.push_back(name);

@@ -78,6 +78,29 @@ TEST(ParamGroupsTest, SplitsDecayAndEncoderGroups) {
   EXPECT_EQ(total, 12u);  // 13 parameters, one frozen
 }
 
+TEST(ParamGroupsTest, LogitScaleGetsItsOwnGroupOnlyWithAnLrScale) {
+  auto tree = tiny_tree();
+  OptimConfig cfg;
+  cfg.lr = 2e-3;
+  cfg.logit_scale_lr_scale = 30.0;
+  const auto specs = make_param_group_specs(*tree, cfg);
+  ASSERT_EQ(specs.size(), 5u);
+  EXPECT_EQ(specs[4].name, "logit_scale");
+  EXPECT_EQ(names_of(specs[4]), (std::set<std::string>{"logit_scale"}));
+  EXPECT_DOUBLE_EQ(specs[4].lr, 2e-3 * 30.0);
+  EXPECT_DOUBLE_EQ(specs[4].weight_decay, 0.0);
+  EXPECT_EQ(names_of(specs[1]).count("logit_scale"), 0u);
+  EXPECT_DOUBLE_EQ(specs[1].lr, 2e-3);
+
+  cfg.logit_scale_lr_scale = 1.0;  // default: no extra group, logit_scale in no_decay
+  const auto plain = make_param_group_specs(*tree, cfg);
+  ASSERT_EQ(plain.size(), 4u);
+  EXPECT_EQ(names_of(plain[1]).count("logit_scale"), 1u);
+
+  cfg.logit_scale_lr_scale = -1.0;
+  EXPECT_THROW(make_param_group_specs(*tree, cfg), std::invalid_argument);
+}
+
 TEST(ParamGroupsTest, DecayNormsAndBiasesMergesGroups) {
   auto tree = tiny_tree();
   OptimConfig cfg;

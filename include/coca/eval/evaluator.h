@@ -41,7 +41,8 @@ bool eval_configured(const EvalConfig& cfg);
 /// at a time, without gradients and in eval mode (the model's mode is restored after).
 ///   zero-shot: labelled source; class names from the source (synthetic:
 ///     data::synthetic_class_names()); prompts from eval.templates or CLIP's 80; the
-///     class of a sample is label_ids[0] (samples without labels are skipped).
+///     class of a sample is its one label id (samples with no label or with several
+///     labels are skipped: top-1 against one of several labels is ill-posed).
 ///   retrieval: every caption of every image (retrieval_recall).
 ///   captioning: generate() with eval.generate, scored against all captions of the image.
 /// Throws ConfigError for a source that cannot be built or has no class names / captions.

@@ -23,6 +23,7 @@ struct OptimConfig {
   double adam_eps = 1e-8;           ///< adamw epsilon
   bool decay_norms_and_biases = false;  ///< apply weight decay to 1-d params and logit scale
   double encoder_lr_scale = 1.0;    ///< LR multiplier for the image encoder (finetuning)
+  double logit_scale_lr_scale = 1.0;  ///< LR multiplier for the learned temperature (own group if != 1)
   double grad_clip_norm = 1.0;      ///< global gradient-norm clip; 0 = off
 };
 

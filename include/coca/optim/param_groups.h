@@ -17,7 +17,7 @@ namespace coca::optim {
 
 /// One group before it becomes a torch::optim::OptimizerParamGroup.
 struct ParamGroupSpec {
-  std::string name;                      ///< "decay", "no_decay", "visual.decay", "visual.no_decay"
+  std::string name;  ///< "decay", "no_decay", "visual.decay", "visual.no_decay", "logit_scale"
   std::vector<std::string> param_names;  ///< full dotted names, in module order
   std::vector<torch::Tensor> params;     ///< same order as param_names
   double lr = 0.0;                       ///< base (peak) lr of the group, before the schedule
@@ -33,8 +33,10 @@ bool is_no_decay_param(const std::string& name, const torch::Tensor& param);
 /// Splits the trainable (requires_grad) parameters of `module` into up to four groups:
 /// {rest, image encoder (names starting with "visual.")} x {decay, no_decay}. The encoder
 /// groups get lr = cfg.lr * cfg.encoder_lr_scale, the others cfg.lr; no_decay groups get
-/// weight_decay 0, decay groups cfg.weight_decay. Empty groups are dropped; the order is
-/// decay, no_decay, visual.decay, visual.no_decay.
+/// weight_decay 0, decay groups cfg.weight_decay. When cfg.logit_scale_lr_scale != 1, a
+/// fifth group "logit_scale" (lr = cfg.lr * logit_scale_lr_scale, no decay) holds the
+/// parameter named logit_scale. Empty groups are dropped; the order is decay, no_decay,
+/// visual.decay, visual.no_decay, logit_scale.
 std::vector<ParamGroupSpec> make_param_group_specs(const torch::nn::Module& module,
                                                    const OptimConfig& cfg);
 
