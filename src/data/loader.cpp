@@ -26,32 +26,6 @@ namespace coca::data {
 
 namespace {
 
-struct SkipRecord {
-  SkipReason reason = SkipReason::other;
-  std::string shard;
-  std::string key;
-  std::string detail;
-};
-
-/// A sample on its way through the workers, and then its result.
-struct Item {
-  int64_t source = 0;
-  int64_t seq = 0;
-  RawSample raw;                    ///< cleared once processed (keeps key and labels)
-  SourceCursor after;               ///< stream position after this sample
-  std::vector<SkipRecord> skips;    ///< reader skips just before this sample
-  std::string shard;
-  uint64_t sample_seed = 0;
-  int64_t position = 0;
-  // Result
-  bool ok = false;
-  SkipRecord failure;
-  std::exception_ptr fatal;
-  torch::Tensor image;
-  torch::Tensor tokens;
-  std::string text;
-};
-
 /// True when the tensor's storage overlaps `buffer`.
 bool aliases(const torch::Tensor& t, const std::vector<uint8_t>& buffer) {
   if (buffer.empty() || !t.defined() || !t.has_storage()) return false;
@@ -101,6 +75,32 @@ LoaderOptions make_loader_options(const DataConfig& cfg, int64_t batch_size, int
 }
 
 struct Loader::Impl {
+  struct SkipRecord {
+    SkipReason reason = SkipReason::other;
+    std::string shard;
+    std::string key;
+    std::string detail;
+  };
+
+  /// A sample on its way through the workers, and then its result.
+  struct Item {
+    int64_t source = 0;
+    int64_t seq = 0;
+    RawSample raw;                    ///< cleared once processed (keeps key and labels)
+    SourceCursor after;               ///< stream position after this sample
+    std::vector<SkipRecord> skips;    ///< reader skips just before this sample
+    std::string shard;
+    uint64_t sample_seed = 0;
+    int64_t position = 0;
+    // Result
+    bool ok = false;
+    SkipRecord failure;
+    std::exception_ptr fatal;
+    torch::Tensor image;
+    torch::Tensor tokens;
+    std::string text;
+  };
+
   std::vector<std::shared_ptr<const Source>> sources;
   LoaderOptions options;
   LoaderHooks hooks;
@@ -365,7 +365,7 @@ void Loader::Impl::work_loop() {
   }
 }
 
-std::unique_ptr<Item> Loader::Impl::take(size_t s) {
+std::unique_ptr<Loader::Impl::Item> Loader::Impl::take(size_t s) {
   std::unique_ptr<Item> item;
   {
     std::unique_lock<std::mutex> lock(mutex);
@@ -394,13 +394,13 @@ void Loader::Impl::account_skip(size_t s, const SkipRecord& r) {
 Batch Loader::next() {
   Impl& m = *impl_;
   if (m.failed) std::rethrow_exception(m.failed);
-  std::vector<std::unique_ptr<Item>> picked;
+  std::vector<std::unique_ptr<Impl::Item>> picked;
   picked.reserve(static_cast<size_t>(m.options.batch_size));
   try {
     for (size_t s = 0; s < m.sources.size(); ++s) {
       SourceCursor& cur = m.cursor.sources[s];
       for (int64_t k = 0; k < m.quotas[s];) {
-        std::unique_ptr<Item> item = m.take(s);
+        std::unique_ptr<Impl::Item> item = m.take(s);
         if (item->fatal) std::rethrow_exception(item->fatal);
         for (const auto& r : item->skips) m.account_skip(s, r);
         if (item->after.epoch != cur.epoch) {
@@ -457,7 +457,7 @@ Batch Loader::next() {
   batch.text = torch::empty({b, first_tokens.size(0)},
                             torch::TensorOptions().dtype(torch::kLong).pinned_memory(m.options.pin_memory));
   for (int64_t i = 0; i < b; ++i) {
-    Item& it = *picked[static_cast<size_t>(i)];
+    Impl::Item& it = *picked[static_cast<size_t>(i)];
     TORCH_CHECK(it.image.sizes() == first_image.sizes(), "Loader: image of sample '", it.raw.key,
                 "' has shape ", it.image.sizes(), ", the batch has ", first_image.sizes());
     TORCH_CHECK(it.tokens.sizes() == first_tokens.sizes(), "Loader: tokens of sample '",

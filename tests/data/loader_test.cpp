@@ -19,8 +19,8 @@
 namespace coca::data {
 namespace {
 
-using testing::MemSource;
-using testing::test_hooks;
+using test_data::MemSource;
+using test_data::test_hooks;
 
 LoaderOptions options(int64_t batch, int64_t workers, int rank = 0, int world = 1) {
   LoaderOptions o;
