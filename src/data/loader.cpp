@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -561,13 +562,20 @@ LoaderThroughput measure_loader_throughput(std::vector<std::shared_ptr<const Sou
   if (batches < 1) throw std::invalid_argument("measure_loader_throughput: batches must be >= 1");
   Loader loader(std::move(sources), options, hooks);
   loader.next();  // warm-up: threads started, first files cached
+  const auto cpu_time = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
+  const double cpu0 = cpu_time();
   const auto t0 = std::chrono::steady_clock::now();
   int64_t images = 0;
   for (int64_t i = 0; i < batches; ++i) images += loader.next().size();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return LoaderThroughput{options.workers, images, seconds,
-                          seconds > 0 ? static_cast<double>(images) / seconds : 0.0};
+                          seconds > 0 ? static_cast<double>(images) / seconds : 0.0,
+                          cpu_time() - cpu0};
 }
 
 }  // namespace coca::data
