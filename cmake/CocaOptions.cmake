@@ -3,6 +3,8 @@ option(COCA_BUILD_TESTS "Build the coca_tests GoogleTest binary" ON)
 option(COCA_BUILD_CLI "Build the coca executable" ON)
 option(COCA_USE_PCH "Precompile LibTorch and standard headers" ON)
 option(COCA_USE_CCACHE "Use ccache when it is installed" ON)
+option(COCA_UNITY_BUILD "Compile sources in batches (unity build): a much faster clean build" ON)
+set(COCA_UNITY_BATCH 8 CACHE STRING "Sources per unity-build translation unit")
 option(COCA_WERROR "Treat warnings as errors" OFF)
 
 if(COCA_USE_CCACHE)

@@ -178,10 +178,13 @@ Subcommand add_bench(CLI::App& root) {
         const auto m = data::measure_loader_throughput(sources, options, hooks, args->batches);
         if (workers == 1) one = m.images_per_second;
         std::cout << fmt::format("[bench] data: {} worker(s): {} images in {:.2f} s = {:.1f} images/s"
-                                 "{}\n",
+                                 "{}; {:.2f} CPU-s = {:.1f} images per CPU-second\n",
                                  workers, m.images, m.seconds, m.images_per_second,
                                  workers == 1 ? "" : fmt::format(" ({:.2f}x one worker)",
-                                                                 m.images_per_second / one));
+                                                                 m.images_per_second / one),
+                                 m.cpu_seconds,
+                                 m.cpu_seconds > 0 ? static_cast<double>(m.images) / m.cpu_seconds
+                                                   : 0.0);
         if (all == 1) break;
       }
       return 0;

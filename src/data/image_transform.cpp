@@ -133,50 +133,113 @@ inline uint8_t clip8(int32_t v) {
   return static_cast<uint8_t>(std::clamp<int32_t>(v, 0, 255));
 }
 
-Image resample_horizontal(const Image& in, int64_t out_width) {
-  const Coeffs c = precompute_coeffs(in.width, out_width);
+// The pixel loops below are compiled twice, for AVX2 and for the x86-64 baseline (SSE2, which
+// lacks a packed 32-bit multiply), and picked at load time.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define COCA_PIXEL_KERNEL __attribute__((target_clones("avx2", "default")))
+#else
+#define COCA_PIXEL_KERNEL
+#endif
+
+// One output row of a vertical pass: dst[i] = clip8(half + sum_k src_k[i] * w[k]) for i < n,
+// src_k = first + k * stride. `acc` holds n int32. Integer arithmetic, so the result does not
+// depend on the order of the sums (vectorised across i).
+COCA_PIXEL_KERNEL
+void weighted_row(const uint8_t* first, int64_t stride, const int32_t* w, int64_t count,
+                  int64_t n, int32_t* acc, uint8_t* dst) {
+  for (int64_t i = 0; i < n; ++i) acc[i] = 1 << (kPrecisionBits - 1);
+  for (int64_t k = 0; k < count; ++k) {
+    const uint8_t* src = first + k * stride;
+    const int32_t wk = w[k];
+    for (int64_t i = 0; i < n; ++i) acc[i] += static_cast<int32_t>(src[i]) * wk;
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = clip8(acc[i]);
+}
+
+// Interleaved RGB -> three planes: plane c = rgb[., c] * a[c] + b[c].
+COCA_PIXEL_KERNEL
+void normalize_to_planes(const uint8_t* rgb, int64_t pixels, const float* a, const float* b,
+                         float* dst) {
+  float* d0 = dst;
+  float* d1 = dst + pixels;
+  float* d2 = dst + 2 * pixels;
+  const float a0 = a[0], a1 = a[1], a2 = a[2], b0 = b[0], b1 = b[1], b2 = b[2];
+  for (int64_t i = 0; i < pixels; ++i) {
+    d0[i] = static_cast<float>(rgb[i * 3]) * a0 + b0;
+    d1[i] = static_cast<float>(rgb[i * 3 + 1]) * a1 + b1;
+    d2[i] = static_cast<float>(rgb[i * 3 + 2]) * a2 + b2;
+  }
+}
+
+// Pillow's vertical pass over rows [top, top + height) and columns [left, left + width) of
+// `in`, to out_height rows.
+Image resample_vertical(const Image& in, int64_t top, int64_t left, int64_t height, int64_t width,
+                        int64_t out_height) {
+  const Coeffs c = precompute_coeffs(height, out_height);
   Image out;
-  out.height = in.height;
-  out.width = out_width;
+  out.height = out_height;
+  out.width = width;
   out.rgb.resize(out.height * out.width * 3);
-  for (int64_t y = 0; y < in.height; ++y) {
-    const uint8_t* row = in.pixel(y, 0);
-    uint8_t* dst = out.pixel(y, 0);
-    for (int64_t xx = 0; xx < out_width; ++xx) {
-      const int32_t* k = &c.w[xx * c.ksize];
-      const uint8_t* src = row + c.first[xx] * 3;
-      int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
-      for (int64_t x = 0; x < c.count[xx]; ++x) {
-        s0 += src[x * 3 + 0] * k[x];
-        s1 += src[x * 3 + 1] * k[x];
-        s2 += src[x * 3 + 2] * k[x];
+  const int64_t n = width * 3;
+  std::vector<int32_t> acc(n);
+  for (int64_t yy = 0; yy < out_height; ++yy) {
+    weighted_row(in.pixel(top + c.first[yy], left), in.width * 3, &c.w[yy * c.ksize],
+                 c.count[yy], n, acc.data(), out.pixel(yy, 0));
+  }
+  return out;
+}
+
+// The transpose of rows [top, top + height) x columns [left, left + width) of `in`
+// (pixel (y, x) -> (x, y)).
+Image transpose(const Image& in, int64_t top, int64_t left, int64_t height, int64_t width) {
+  Image out;
+  out.height = width;
+  out.width = height;
+  out.rgb.resize(out.height * out.width * 3);
+  constexpr int64_t kBlock = 32;  // tiles that stay in L1
+  for (int64_t y0 = 0; y0 < height; y0 += kBlock) {
+    for (int64_t x0 = 0; x0 < width; x0 += kBlock) {
+      const int64_t y1 = std::min(y0 + kBlock, height);
+      const int64_t x1 = std::min(x0 + kBlock, width);
+      for (int64_t y = y0; y < y1; ++y) {
+        const uint8_t* src = in.pixel(top + y, left);
+        for (int64_t x = x0; x < x1; ++x) {
+          uint8_t* dst = out.pixel(x, y);
+          dst[0] = src[x * 3];
+          dst[1] = src[x * 3 + 1];
+          dst[2] = src[x * 3 + 2];
+        }
       }
-      dst[xx * 3 + 0] = clip8(s0);
-      dst[xx * 3 + 1] = clip8(s1);
-      dst[xx * 3 + 2] = clip8(s2);
     }
   }
   return out;
 }
 
-Image resample_vertical(const Image& in, int64_t out_height) {
-  const Coeffs c = precompute_coeffs(in.height, out_height);
+// Pillow's horizontal pass over a region of `in`, to out_width columns: run as a vertical pass
+// over the transposed region (the same integer sums per output pixel, but vectorised).
+Image resample_horizontal(const Image& in, int64_t top, int64_t left, int64_t height,
+                          int64_t width, int64_t out_width) {
+  const Image t = transpose(in, top, left, height, width);
+  const Image r = resample_vertical(t, 0, 0, t.height, t.width, out_width);
+  return transpose(r, 0, 0, r.height, r.width);
+}
+
+// Pillow's resize (horizontal pass first) of a region of `image`; a pass whose size does not
+// change is skipped, as Pillow does.
+Image resize_region(const Image& image, int64_t top, int64_t left, int64_t height, int64_t width,
+                    int64_t out_height, int64_t out_width) {
+  if (out_width != width) {
+    const Image tmp = resample_horizontal(image, top, left, height, width, out_width);
+    if (out_height == height) return tmp;
+    return resample_vertical(tmp, 0, 0, tmp.height, tmp.width, out_height);
+  }
+  if (out_height != height) return resample_vertical(image, top, left, height, width, out_height);
   Image out;
-  out.height = out_height;
-  out.width = in.width;
-  out.rgb.resize(out.height * out.width * 3);
-  const int64_t stride = in.width * 3;
-  std::vector<int32_t> acc(stride);
-  for (int64_t yy = 0; yy < out_height; ++yy) {
-    const int32_t* k = &c.w[yy * c.ksize];
-    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
-    for (int64_t y = 0; y < c.count[yy]; ++y) {
-      const uint8_t* src = in.pixel(c.first[yy] + y, 0);
-      const int32_t ky = k[y];
-      for (int64_t i = 0; i < stride; ++i) acc[i] += src[i] * ky;
-    }
-    uint8_t* dst = out.pixel(yy, 0);
-    for (int64_t i = 0; i < stride; ++i) dst[i] = clip8(acc[i]);
+  out.height = height;
+  out.width = width;
+  out.rgb.resize(height * width * 3);
+  for (int64_t y = 0; y < height; ++y) {
+    std::memcpy(out.pixel(y, 0), image.pixel(top + y, left), width * 3);
   }
   return out;
 }
@@ -303,9 +366,7 @@ Image resize_bicubic(const Image& image, int64_t out_height, int64_t out_width) 
                                 std::to_string(out_height) + "x" + std::to_string(out_width));
   }
   // Horizontal pass first, then vertical, each rounding to uint8 (as Pillow).
-  Image tmp = out_width != image.width ? resample_horizontal(image, out_width) : image;
-  if (out_height != image.height) return resample_vertical(tmp, out_height);
-  return tmp;
+  return resize_region(image, 0, 0, image.height, image.width, out_height, out_width);
 }
 
 Image crop(const Image& image, int64_t top, int64_t left, int64_t height, int64_t width) {
@@ -348,14 +409,13 @@ torch::Tensor to_normalized_tensor(const Image& image, const std::vector<double>
                                 std::to_string(std.size()));
   }
   auto out = torch::empty({3, image.height, image.width}, torch::kFloat32);
-  float* dst = out.data_ptr<float>();
-  const int64_t plane = image.height * image.width;
+  // (x / 255 - mean) / std as one multiply and one add per value.
+  float a[3], b[3];
   for (int c = 0; c < 3; ++c) {
-    // (x / 255 - mean) / std as one multiply-add per pixel.
-    const float a = static_cast<float>(1.0 / (255.0 * std[c]));
-    const float b = static_cast<float>(-mean[c] / std[c]);
-    for (int64_t i = 0; i < plane; ++i) dst[c * plane + i] = image.rgb[i * 3 + c] * a + b;
+    a[c] = static_cast<float>(1.0 / (255.0 * std[c]));
+    b[c] = static_cast<float>(-mean[c] / std[c]);
   }
+  normalize_to_planes(image.rgb.data(), image.height * image.width, a, b, out.data_ptr<float>());
   return out;
 }
 
@@ -460,7 +520,9 @@ Image TrainTransform::augment(const Image& image, uint64_t seed) const {
   std::mt19937_64 rng(seed);
   const CropBox box = random_resized_crop_box(image.height, image.width, cfg_.scale_min,
                                               cfg_.scale_max, cfg_.ratio_min, cfg_.ratio_max, rng);
-  Image out = resize_bicubic(crop(image, box.top, box.left, box.height, box.width), size_, size_);
+  check_image(image, "TrainTransform");
+  // Resizes the crop box in place (no copy of the crop).
+  Image out = resize_region(image, box.top, box.left, box.height, box.width, size_, size_);
   if (cfg_.hflip && (rng() >> 63) != 0) out = hflip(out);
   return out;
 }

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -231,6 +232,32 @@ TEST(ImageTransformTest, TrainTransformIsDeterministicPerSeed) {
   EXPECT_FALSE(torch::equal(a, t(s, sample_seed(1, 2, 4))));
   EXPECT_NE(sample_seed(1, 2, 3), sample_seed(1, 3, 2));
   EXPECT_NE(sample_seed(0, 0, 0), sample_seed(1, 0, 0));
+}
+
+TEST(ImageTransformTest, TrainTransformIsCropThenResizeThenNormalise) {
+  // torchvision's RandomResizedCrop composed from the separately tested pieces (crop box,
+  // crop, Pillow resize, normalisation) must equal the train transform, which resizes the
+  // crop box in place. Down- and upscaling, non-square images, several seeds.
+  TransformConfig cfg;
+  cfg.scale_min = 0.3;
+  for (const auto& [h, w, size] : std::vector<std::array<int64_t, 3>>{
+           {70, 90, 32}, {256, 256, 224}, {40, 300, 64}, {301, 77, 48}}) {
+    const Image img = random_image(h, w, static_cast<uint32_t>(h * w));
+    RawSample s;
+    s.key = "k";
+    s.image_bytes = encode_image(img, "png");
+    const TrainTransform t(cfg, size);
+    for (uint64_t seed = 0; seed < 4; ++seed) {
+      std::mt19937_64 rng(seed);
+      const CropBox box = random_resized_crop_box(h, w, cfg.scale_min, cfg.scale_max,
+                                                  cfg.ratio_min, cfg.ratio_max, rng);
+      const Image want =
+          resize_bicubic(crop(img, box.top, box.left, box.height, box.width), size, size);
+      EXPECT_EQ(max_abs_diff(t.augment(img, seed), want), 0) << h << "x" << w << " seed " << seed;
+      EXPECT_TRUE(torch::equal(t(s, seed), to_normalized_tensor(want, cfg.mean, cfg.std)))
+          << h << "x" << w << " seed " << seed;
+    }
+  }
 }
 
 TEST(ImageTransformTest, HflipMirrorsAndTrainFlipsHalfTheTime) {

@@ -19,8 +19,8 @@
 namespace coca::data {
 namespace {
 
-using testing::MemSource;
-using testing::test_hooks;
+using test_data::MemSource;
+using test_data::test_hooks;
 
 LoaderOptions options(int64_t batch, int64_t workers, int rank = 0, int world = 1) {
   LoaderOptions o;
@@ -250,6 +250,36 @@ TEST(LoaderTest, StopsCleanlyWhileBatchesAreInFlight) {
     if (round % 2) loader.next();
   }  // destructors join with full queues and no consumer
   SUCCEED();
+}
+
+TEST(LoaderTest, BatchesStayIntactWhileHeldAndAfterTheLoader) {
+  // Batch memory is recycled once a batch is released: batches still held must keep their
+  // values while later ones are made, and after the loader is gone. Channel 0 of every test
+  // image is a hash of its key (test_hooks), which is the truth checked here.
+  auto a = std::make_shared<MemSource>("a", std::vector<int64_t>{40, 40});
+  const auto check = [](const Batch& b) {
+    ASSERT_EQ(b.images.size(0), static_cast<int64_t>(b.keys.size()));
+    for (size_t j = 0; j < b.keys.size(); ++j) {
+      const double want = static_cast<double>(std::hash<std::string>{}(b.keys[j]) % 100000);
+      EXPECT_TRUE(torch::all(b.images[static_cast<int64_t>(j)][0] == want).item<bool>())
+          << "sample " << b.keys[j] << " of batch " << b.index;
+    }
+  };
+  std::vector<Batch> held;
+  {
+    Loader loader(as_sources({a}), options(6, 2), test_hooks());
+    for (int i = 0; i < 12; ++i) {
+      Batch b = loader.next();
+      check(b);
+      if (i % 3 == 0) held.push_back(std::move(b));  // the others are released at once
+    }
+    for (const auto& b : held) check(b);
+  }
+  ASSERT_EQ(held.size(), 4u);
+  for (const auto& b : held) check(b);
+  for (size_t i = 1; i < held.size(); ++i) {
+    EXPECT_NE(held[i].images.data_ptr(), held[i - 1].images.data_ptr());
+  }
 }
 
 TEST(LoaderTest, TransformReturningAViewOfTheSampleIsCopied) {

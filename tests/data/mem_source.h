@@ -14,7 +14,7 @@
 #include "coca/data/loader.h"
 #include "coca/data/sources.h"
 
-namespace coca::data::testing {
+namespace coca::data::test_data {
 
 /// Samples are keyed "<name>:<shard>:<i>". Keys in `corrupt` carry the bytes "corrupt"
 /// (the test transform throws), keys in `empty` have an empty caption, keys in `missing`
@@ -124,4 +124,4 @@ inline LoaderHooks test_hooks() {
   return h;
 }
 
-}  // namespace coca::data::testing
+}  // namespace coca::data::test_data

@@ -12,7 +12,7 @@
 namespace coca::data {
 namespace {
 
-using testing::MemSource;
+using test_data::MemSource;
 
 TEST(MixtureQuotasTest, LargestRemainderByHand) {
   EXPECT_EQ(mixture_quotas({0.5, 0.5}, 64), (std::vector<int64_t>{32, 32}));

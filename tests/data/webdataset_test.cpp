@@ -17,20 +17,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Skip {
+struct ShardSkip {
   SkipReason reason;
   std::string shard;
   std::string key;
   std::string detail;
 };
 
-struct Collected {
+struct ShardContents {
   std::vector<RawSample> samples;
-  std::vector<Skip> skips;
+  std::vector<ShardSkip> skips;
 };
 
-Collected read_all(const Source& src) {
-  Collected c;
+ShardContents read_shards(const Source& src) {
+  ShardContents c;
   for (const auto& shard : src.shards()) {
     auto reader = src.open(shard.index, [&](SkipReason r, const std::string& s,
                                             const std::string& k, const std::string& d) {
@@ -104,7 +104,7 @@ TEST(WebDatasetTest, WriterThenReaderRoundTrip) {
   cfg.class_names = (dir / "classes.txt").string();
   const auto src = make_source(cfg, "data.sources.0");
   ASSERT_EQ(src->shards().size(), 3u);
-  const Collected c = read_all(*src);
+  const ShardContents c = read_shards(*src);
   EXPECT_TRUE(c.skips.empty());
   ASSERT_EQ(c.samples.size(), 7u);
   static const char* kNames[] = {"zero", "one", "two", "three"};
@@ -139,7 +139,7 @@ TEST(WebDatasetTest, LongKeysAndDecodedPixelsRoundTrip) {
   SourceConfig cfg = wds_config((dir / "long-00000.tar").string());
   cfg.caption_key = "json:captions";
   cfg.label_key = "json:labels";
-  const Collected c = read_all(*make_source(cfg, "d"));
+  const ShardContents c = read_shards(*make_source(cfg, "d"));
   ASSERT_EQ(c.samples.size(), 1u);
   EXPECT_EQ(c.samples[0].key, s.key);
   EXPECT_EQ(c.samples[0].captions, s.captions);
@@ -170,7 +170,7 @@ TEST(WebDatasetTest, SkipsSamplesWithoutImageOrText) {
     w.write("good2", {{"webp", small_png(4)}, TarMember::text("txt", "second")});
   }
   const auto src = make_source(wds_config((dir / "t-00000.tar").string()), "data.sources.0");
-  const Collected c = read_all(*src);
+  const ShardContents c = read_shards(*src);
   ASSERT_EQ(c.samples.size(), 3u);
   EXPECT_EQ(c.samples[0].key, "good1");
   EXPECT_EQ(c.samples[0].captions, std::vector<std::string>{"first"});
@@ -208,7 +208,7 @@ TEST(WebDatasetTest, JsonFieldsAndLabelText) {
   cfg.caption_key = "json:caption";
   cfg.label_key = "json:labels";
   cfg.class_names = (dir / "names.txt").string();
-  Collected c = read_all(*make_source(cfg, "data.sources.0"));
+  ShardContents c = read_shards(*make_source(cfg, "data.sources.0"));
   ASSERT_EQ(c.samples.size(), 1u);
   EXPECT_EQ(c.samples[0].captions, std::vector<std::string>{"from json"});
   EXPECT_EQ(c.samples[0].labels, (std::vector<std::string>{"bird", "cat"}));
@@ -222,7 +222,7 @@ TEST(WebDatasetTest, JsonFieldsAndLabelText) {
   // text: label needs label names; ids without a class_names file have none.
   cfg.class_names.clear();
   cfg.text = "label";
-  c = read_all(*make_source(cfg, "data.sources.0"));
+  c = read_shards(*make_source(cfg, "data.sources.0"));
   ASSERT_EQ(c.samples.size(), 1u);
   EXPECT_EQ(c.samples[0].labels, std::vector<std::string>{"cat"});
   EXPECT_EQ(c.samples[0].captions, std::vector<std::string>{"from json"});
@@ -241,8 +241,8 @@ TEST(WebDatasetTest, ClsMemberFormats) {
     w.write("c", {{"png", small_png(3)}, TarMember::text("txt", "x"),
                   TarMember::text("cls", "tabby cat")});
   }
-  const Collected c =
-      read_all(*make_source(wds_config((dir / "c-00000.tar").string()), "data.sources.0"));
+  const ShardContents c =
+      read_shards(*make_source(wds_config((dir / "c-00000.tar").string()), "data.sources.0"));
   ASSERT_EQ(c.samples.size(), 3u);
   EXPECT_EQ(c.samples[0].label_ids, (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(c.samples[1].labels, (std::vector<std::string>{"red circle", "blue star"}));
@@ -258,8 +258,8 @@ void expect_truncated_read(const fs::path& tar, int64_t cut, int written) {
     std::ofstream out(dir / "cut.tar", std::ios::binary);
     out.write(bytes.data(), cut);
   }
-  const Collected c =
-      read_all(*make_source(wds_config((dir / "cut.tar").string()), "data.sources.0"));
+  const ShardContents c =
+      read_shards(*make_source(wds_config((dir / "cut.tar").string()), "data.sources.0"));
   EXPECT_GT(c.samples.size(), 0u);
   EXPECT_LT(static_cast<int>(c.samples.size()), written);
   for (size_t i = 0; i < c.samples.size(); ++i) {
@@ -288,8 +288,8 @@ TEST(WebDatasetTest, TruncatedTarYieldsTheSamplesBeforeTheDamage) {
 TEST(WebDatasetTest, UnreadableShardReportsOnce) {
   testing::TempDir dir;
   testing::write_file(dir / "bad.tar", std::string(700, 'x'));
-  const Collected c =
-      read_all(*make_source(wds_config((dir / "bad.tar").string()), "data.sources.0"));
+  const ShardContents c =
+      read_shards(*make_source(wds_config((dir / "bad.tar").string()), "data.sources.0"));
   EXPECT_TRUE(c.samples.empty());
   ASSERT_EQ(c.skips.size(), 1u);
   EXPECT_EQ(c.skips[0].reason, SkipReason::truncated_shard);

@@ -120,9 +120,11 @@ struct LoaderThroughput {
   int64_t images = 0;
   double seconds = 0;
   double images_per_second = 0;
+  double cpu_seconds = 0;  ///< CPU time of the whole process (all threads) while timing
 };
 
-/// Builds a fresh Loader, takes one warm-up batch, then times `batches` batches.
+/// Builds a fresh Loader, takes one warm-up batch, then times `batches` batches (wall and
+/// process CPU time).
 LoaderThroughput measure_loader_throughput(std::vector<std::shared_ptr<const Source>> sources,
                                            const LoaderOptions& options,
                                            const LoaderHooks& hooks, int64_t batches);
