@@ -142,6 +142,8 @@ Leaf add_data_convert(CLI::App& data_group) {
     int64_t shard_size = 1000;
     int64_t samples = 0;
     bool no_decode = false;
+    int alpha_background = -1;
+    int64_t max_side = 0;
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = data_group.add_subcommand("convert", "write any source as WebDataset shards");
@@ -155,12 +157,23 @@ Leaf add_data_convert(CLI::App& data_group) {
   app->add_option("--samples", args->samples, "convert at most N samples (0 = all)")
       ->check(CLI::NonNegativeNumber);
   app->add_flag("--no-decode", args->no_decode, "do not check images by decoding them");
+  app->add_option("--alpha-background", args->alpha_background,
+                  "store transparent images composited onto this grey level (255 = white) "
+                  "as PNG; -1 = keep them as they are")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 255));
+  app->add_option("--max-side", args->max_side,
+                  "shrink images whose longer side exceeds N pixels (bicubic, stored as "
+                  "PNG); 0 = keep their size")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   Leaf leaf;
   leaf.app = app;
   leaf.run = [args] {
     const auto [src, key] = args->source.resolve();
-    const auto stats = data::convert_source(src, key, args->out, args->prefix, args->shard_size,
-                                            args->samples, !args->no_decode);
+    const auto stats =
+        data::convert_source(src, key, args->out, args->prefix, args->shard_size, args->samples,
+                             !args->no_decode, args->alpha_background, args->max_side);
     int64_t skipped = 0;
     for (auto n : stats.skipped) skipped += n;
     std::cout << fmt::format("wrote {} samples in {} shards to {} ({} skipped)\n", stats.samples,

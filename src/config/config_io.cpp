@@ -135,6 +135,7 @@ void visit(V& v, data::SourceConfig& c) {
   v.field("separator", c.separator);
   v.field("filepath_column", c.filepath_column);
   v.field("title_column", c.title_column);
+  v.field("label_column", c.label_column);
   v.field("samples", c.samples, non_negative());
   v.field("seed", c.seed);
   v.field("image_size", c.image_size, positive());

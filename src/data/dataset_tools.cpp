@@ -97,9 +97,19 @@ std::string format_report(const SourceReport& r) {
   return out.str();
 }
 
+std::string webdataset_key(const std::string& key) {
+  std::string out = key;
+  const size_t slash = out.rfind('/');
+  for (size_t i = slash == std::string::npos ? 0 : slash + 1; i < out.size(); ++i) {
+    if (out[i] == '.') out[i] = '_';
+  }
+  return out;
+}
+
 ConvertStats convert_source(const SourceConfig& cfg, const std::string& key_path,
                             const std::string& out_dir, const std::string& prefix,
-                            int64_t shard_size, int64_t max_samples, bool decode) {
+                            int64_t shard_size, int64_t max_samples, bool decode,
+                            int alpha_background, int64_t max_side) {
   const auto source = make_source(cfg, key_path);
   std::filesystem::create_directories(out_dir);
   ConvertStats stats;
@@ -115,7 +125,21 @@ ConvertStats convert_source(const SourceConfig& cfg, const std::string& key_path
                  return true;
                }
              }
-             writer.write(s);
+             RawSample out = s;
+             out.key = webdataset_key(s.key);
+             if ((alpha_background >= 0 || max_side > 0) && !s.image_bytes.empty()) {
+               try {
+                 auto flat = flatten_image(s.image_bytes, s.image_name, alpha_background, max_side);
+                 if (!flat.empty()) {
+                   out.image_bytes = std::move(flat);
+                   out.image_name = out.key + ".png";
+                 }
+               } catch (const DataError& e) {
+                 on_skip(SkipReason::corrupt_image, shard, s.key, e.what());
+                 return true;
+               }
+             }
+             writer.write(out);
              ++stats.samples;
              return true;
            });

@@ -335,6 +335,62 @@ Image sample_image(const RawSample& sample, int64_t min_side) {
   return decode_impl(sample.image_bytes, where, sample.key, min_side);
 }
 
+std::vector<uint8_t> flatten_image(const std::vector<uint8_t>& bytes, const std::string& name,
+                                   int background, int64_t max_side) {
+  if (background > 255) {
+    throw std::invalid_argument("flatten_image: background must be -1..255, got " +
+                                std::to_string(background));
+  }
+  cv::Mat m;
+  try {
+    const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data()));
+    m = cv::imdecode(buf, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION);
+  } catch (const cv::Exception& e) {
+    throw DataError(name, "", std::string("cannot decode image: ") + e.what());
+  }
+  if (m.empty()) throw DataError(name, "", "cannot decode image (corrupt or not jpg/png/webp/bmp)");
+  const bool alpha = background >= 0 && (m.channels() == 4 || m.channels() == 2);
+  const bool large = max_side > 0 && std::max(m.rows, m.cols) > max_side;
+  if (!alpha && !large) return {};
+  if (m.depth() == CV_16U) m.convertTo(m, CV_8U, 1.0 / 257.0);
+  if (m.depth() != CV_8U) {
+    throw DataError(name, "", "unexpected pixel depth (type " + std::to_string(m.type()) + ")");
+  }
+  Image img;
+  img.height = m.rows;
+  img.width = m.cols;
+  img.rgb.resize(static_cast<size_t>(img.height * img.width * 3));
+  const int ch = m.channels();
+  for (int y = 0; y < m.rows; ++y) {
+    const uint8_t* row = m.ptr<uint8_t>(y);
+    for (int x = 0; x < m.cols; ++x) {
+      const uint8_t* px = row + static_cast<ptrdiff_t>(x) * ch;
+      // OpenCV's channel order: gray, gray+alpha, BGR or BGRA.
+      uint8_t rgb[3];
+      if (ch <= 2) {
+        rgb[0] = rgb[1] = rgb[2] = px[0];
+      } else {
+        rgb[0] = px[2];
+        rgb[1] = px[1];
+        rgb[2] = px[0];
+      }
+      uint8_t* out = img.rgb.data() + (static_cast<size_t>(y) * m.cols + x) * 3;
+      if (alpha) {
+        const int a = px[ch - 1];
+        for (int c = 0; c < 3; ++c) out[c] = static_cast<uint8_t>((rgb[c] * a + background * (255 - a) + 127) / 255);
+      } else {
+        std::memcpy(out, rgb, 3);
+      }
+    }
+  }
+  if (large) {
+    const double f = static_cast<double>(max_side) / std::max(img.height, img.width);
+    img = resize_bicubic(img, std::max<int64_t>(1, std::lround(img.height * f)),
+                         std::max<int64_t>(1, std::lround(img.width * f)));
+  }
+  return encode_image(img, "png");
+}
+
 std::vector<uint8_t> encode_image(const Image& image, const std::string& ext, int quality) {
   check_image(image, "encode_image");
   cv::Mat bgr;

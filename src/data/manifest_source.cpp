@@ -2,9 +2,13 @@
 // CsvDataset layout: `filepath<TAB>title`). Fields may be quoted as in RFC 4180
 // ("a, b" and "say ""hi""", quoted newlines included), whatever the separator. Image
 // paths are relative to source.image_root, or to the manifest's folder when it is empty.
+// With source.label_column set, each row also has one class label (an id of the
+// class_names file, or any value when there is none), so captions and labels come together.
 #include <fmt/format.h>
 
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "coca/common/error.h"
@@ -92,9 +96,11 @@ void parse_delimited(std::istream& in, char sep, const std::string& file, F&& on
 class ManifestSource : public RowSource {
  public:
   ManifestSource(const SourceConfig& cfg, const std::string& key_path) : RowSource(cfg) {
-    if (cfg.text != "caption") {
+    if (cfg.text != "caption" && cfg.label_column.empty()) {
       throw ConfigError(fmt::format(
-          "{}.text: manifest sources have captions, not labels; use text: caption", key_path));
+          "{}.text: this manifest source has captions, not labels (no label_column); use "
+          "text: caption",
+          key_path));
     }
     if (cfg.separator.size() != 1) {
       throw ConfigError(fmt::format(
@@ -112,25 +118,32 @@ class ManifestSource : public RowSource {
         header = false;
         file_col_ = column(rec.fields, cfg.filepath_column, "filepath_column", key_path);
         title_col_ = column(rec.fields, cfg.title_column, "title_column", key_path);
+        last_col_ = std::max(file_col_, title_col_);
+        if (!cfg.label_column.empty()) {
+          label_col_ = column(rec.fields, cfg.label_column, "label_column", key_path);
+          last_col_ = std::max(last_col_, label_col_);
+        }
         return;
       }
       Row row;
       row.line = rec.line;
       row.fields = static_cast<int64_t>(rec.fields.size());
-      if (rec.fields.size() > std::max(file_col_, title_col_)) {
+      if (rec.fields.size() > last_col_) {
         row.file = std::move(rec.fields[file_col_]);
         row.title = std::move(rec.fields[title_col_]);
+        if (!cfg.label_column.empty()) row.label = trim(rec.fields[label_col_]);
       }
       rows_.push_back(std::move(row));
     });
     if (header) throw DataError(cfg.path, "", "manifest is empty (no header row)");
+    if (!cfg.label_column.empty()) init_classes(key_path);
     finish_rows(static_cast<int64_t>(rows_.size()), key_path);
   }
 
   bool read_row(int64_t row, RawSample& out, const SkipFn& on_skip,
                 const std::string& shard) const override {
     const Row& rec = rows_[static_cast<size_t>(row)];
-    if (rec.fields <= static_cast<int64_t>(std::max(file_col_, title_col_))) {
+    if (rec.fields <= static_cast<int64_t>(last_col_)) {
       on_skip(SkipReason::other, shard, fmt::format("{}:{}", config_.path, rec.line),
               fmt::format("line has {} fields, the header has more", rec.fields));
       return false;
@@ -149,15 +162,29 @@ class ManifestSource : public RowSource {
               fmt::format("cannot read image '{}' (line {})", path.string(), rec.line));
       return false;
     }
+    if (!config_.label_column.empty()) {
+      const auto it = class_index_.find(rec.label);
+      if (it == class_index_.end()) {
+        on_skip(SkipReason::other, shard, file,
+                fmt::format("label '{}' (line {}) is not a class of '{}'", rec.label, rec.line,
+                            config_.class_names));
+        return false;
+      }
+      out.label_ids = {it->second};
+      out.labels = class_names_[static_cast<size_t>(it->second)];
+    }
     out.captions.push_back(caption);
     return true;
   }
 
+  std::vector<std::vector<std::string>> class_names() const override { return class_names_; }
+
  private:
-  /// The two columns used of one manifest line.
+  /// The columns used of one manifest line.
   struct Row {
     std::string file;
     std::string title;
+    std::string label;  ///< class id, when label_column is set
     int64_t line = 0;
     int64_t fields = 0;  ///< fields on the line (too few: skipped as `other`)
   };
@@ -173,9 +200,48 @@ class ManifestSource : public RowSource {
                                   key_path, key, want, config_.path, found));
   }
 
+  /// Class ids: the class_names file's ids in its order (`id<TAB>name` lines, or one name
+  /// per line that is also its id), else the sorted distinct labels of the rows.
+  void init_classes(const std::string& key_path) {
+    std::vector<std::string> ids;
+    if (!config_.class_names.empty()) {
+      std::ifstream in(config_.class_names);
+      if (!in) {
+        throw ConfigError(fmt::format("{}.class_names: cannot open class-names file '{}'",
+                                      key_path, config_.class_names));
+      }
+      for (std::string line; std::getline(in, line);) {
+        line = trim(line);
+        if (!line.empty()) ids.push_back(trim(line.substr(0, line.find('\t'))));
+      }
+      if (ids.empty()) {
+        throw ConfigError(fmt::format("{}.class_names: '{}' lists no classes", key_path,
+                                      config_.class_names));
+      }
+      class_names_ = read_class_names(config_.class_names, ids, key_path);
+    } else {
+      std::set<std::string> seen;
+      for (const auto& row : rows_) {
+        if (!row.label.empty()) seen.insert(row.label);
+      }
+      ids.assign(seen.begin(), seen.end());
+      for (const auto& id : ids) class_names_.push_back({id});
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!class_index_.emplace(ids[i], static_cast<int64_t>(i)).second) {
+        throw ConfigError(fmt::format("{}.class_names: class '{}' is listed twice in '{}'",
+                                      key_path, ids[i], config_.class_names));
+      }
+    }
+  }
+
   std::vector<Row> rows_;
   size_t file_col_ = 0;
   size_t title_col_ = 0;
+  size_t label_col_ = 0;
+  size_t last_col_ = 0;  ///< highest column index used
+  std::map<std::string, int64_t> class_index_;  ///< class id -> label id
+  std::vector<std::vector<std::string>> class_names_;
   std::filesystem::path root_;
 };
 

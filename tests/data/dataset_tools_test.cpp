@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "coca/data/dataset_tools.h"
 #include "coca/data/image_transform.h"
@@ -67,6 +68,62 @@ TEST(DatasetToolsTest, ConvertKeepsReadableSamplesExactly) {
   int64_t skipped = 0;
   for (auto n : report.skipped) skipped += n;
   EXPECT_EQ(skipped, 0);
+}
+
+TEST(DatasetToolsTest, WebDatasetKeyReplacesDotsOfTheFileNameOnly) {
+  EXPECT_EQ(webdataset_key("stamps.v2/animals/frog-1.png"), "stamps.v2/animals/frog-1_png");
+  EXPECT_EQ(webdataset_key("train-images-idx3-ubyte.gz#12"), "train-images-idx3-ubyte_gz#12");
+  EXPECT_EQ(webdataset_key("000042"), "000042");
+}
+
+TEST(DatasetToolsTest, ConvertsALabelledManifestWithDottedFileNames) {
+  TempDir dir;
+  for (int i = 0; i < 3; ++i) {
+    RawSample s = synthetic_sample(2, i, 16);
+    Image image{s.height, s.width, s.pixels};
+    coca::testing::write_file(dir / "img" / ("s." + std::to_string(i) + ".png"),
+                              [&] {
+                                const auto bytes = encode_image(image, "png");
+                                return std::string(bytes.begin(), bytes.end());
+                              }());
+  }
+  coca::testing::write_file(dir / "m.tsv",
+                            "filepath\ttitle\tcategory\n"
+                            "img/s.0.png\tA frog.\tanimals\n"
+                            "img/s.1.png\tA bus.\tvehicles\n"
+                            "img/s.2.png\tA toad.\tanimals\n");
+  SourceConfig src;
+  src.type = "manifest";
+  src.path = (dir / "m.tsv").string();
+  src.label_column = "category";
+  const auto out = dir / "converted";
+  const auto stats = convert_source(src, "data.sources.0", out.string(), "val", 10, 0, true);
+  ASSERT_EQ(stats.samples, 3);
+  ASSERT_EQ(stats.shards.size(), 1u);
+  EXPECT_EQ(std::filesystem::path(stats.shards[0]).filename(), "val-00000.tar");
+  ASSERT_FALSE(stats.classes_file.empty());
+
+  SourceConfig back;
+  back.type = "webdataset";
+  back.path = stats.shards[0];
+  back.class_names = stats.classes_file;
+  back.text = "label";
+  const auto source = make_source(back, "PATH");
+  std::map<std::string, RawSample> by_key;
+  const SkipFn on_skip = [](SkipReason, const std::string&, const std::string& key,
+                            const std::string& detail) { ADD_FAILURE() << key << ": " << detail; };
+  auto reader = source->open(0, on_skip);
+  for (RawSample s; reader->next(s);) by_key[s.key] = s;
+  ASSERT_EQ(by_key.size(), 3u);
+  ASSERT_TRUE(by_key.count("img/s_2_png"));
+  const RawSample& toad = by_key["img/s_2_png"];
+  EXPECT_EQ(toad.captions, std::vector<std::string>{"A toad."});
+  EXPECT_EQ(toad.label_ids, std::vector<int64_t>{0});
+  EXPECT_EQ(by_key["img/s_1_png"].label_ids, std::vector<int64_t>{1});
+  const auto names = source->class_names();
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names[0], std::vector<std::string>{"animals"});
+  EXPECT_EQ(names[1], std::vector<std::string>{"vehicles"});
 }
 
 }  // namespace

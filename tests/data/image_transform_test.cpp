@@ -109,6 +109,37 @@ TEST(ImageTransformTest, GrayBecomesThreeEqualChannels) {
   }
 }
 
+TEST(ImageTransformTest, FlattenImageCompositesAlphaOntoTheBackground) {
+  const fs::path dir = testing::source_dir() / "tests" / "data" / "golden" / "alpha";
+  const auto rgba = read_bytes(dir / "rgba_3x2.png");  // pixels: tools/make_golden_alpha.py
+  const auto white = flatten_image(rgba, "rgba", 255, 0);
+  ASSERT_FALSE(white.empty());
+  const Image w = decode_image(white, "white");
+  ASSERT_EQ(w.height, 2);
+  ASSERT_EQ(w.width, 3);
+  // out = (rgb * a + bg * (255 - a)) / 255, rounded: alpha 128 over black on white -> 127.
+  const std::vector<uint8_t> want_white{255, 0,   0,   255, 255, 255, 127, 127, 127,
+                                        10,  20,  30,  255, 255, 255, 0,   0,   255};
+  EXPECT_EQ(w.rgb, want_white);
+  const Image b = decode_image(flatten_image(rgba, "rgba", 0, 0), "black");
+  const std::vector<uint8_t> want_black{255, 0, 0, 0, 0, 0, 0, 0, 0, 10, 20, 30, 0, 0, 0, 0, 0, 255};
+  EXPECT_EQ(b.rgb, want_black);
+  // Alpha dropped (-1) and no size limit: nothing to change.
+  EXPECT_TRUE(flatten_image(rgba, "rgba", -1, 0).empty());
+}
+
+TEST(ImageTransformTest, FlattenImageShrinksTheLongerSide) {
+  const fs::path dir = testing::source_dir() / "tests" / "data" / "golden" / "alpha";
+  const auto la = read_bytes(dir / "la_40x20.png");  // grey 100, opaque, 40 wide
+  const Image small = decode_image(flatten_image(la, "la", 255, 10), "small");
+  EXPECT_EQ(small.width, 10);
+  EXPECT_EQ(small.height, 5);
+  for (uint8_t v : small.rgb) ASSERT_EQ(v, 100);
+  EXPECT_FALSE(flatten_image(la, "la", 255, 0).empty());  // has an alpha channel
+  EXPECT_TRUE(flatten_image(la, "la", -1, 40).empty());   // fits, alpha ignored
+  EXPECT_THROW(flatten_image({1, 2, 3}, "junk", 255, 0), DataError);
+}
+
 TEST(ImageTransformTest, CorruptDataThrowsDataErrorNamingTheSample) {
   RawSample s;
   s.key = "sample-42";

@@ -109,6 +109,55 @@ TEST(ManifestSourceTest, TsvWithCustomColumnsAndImageRoot) {
   EXPECT_EQ(r.samples[0].image_bytes, bytes_of("xx"));
 }
 
+TEST(ManifestSourceTest, LabelColumnGivesClassIdsInTheNamesFileOrder) {
+  TempDir dir;
+  for (const char* f : {"a.png", "b.png", "c.png", "d.png"}) write_file(dir / f, "xx");
+  write_file(dir / "m.tsv",
+             "filepath\ttitle\tcategory\n"
+             "a.png\tA frog.\tanimals\n"
+             "b.png\tA bus.\tvehicles\n"
+             "c.png\tA cake.\tfood\n"
+             "d.png\tA pear.\tplants\n");
+  // File order, not sorted order, fixes the ids; "plants" is no class, "space" has no row.
+  write_file(dir / "classes.txt", "vehicles\nanimals\nfood\nspace\n");
+  SourceConfig cfg;
+  cfg.type = "manifest";
+  cfg.path = (dir / "m.tsv").string();
+  cfg.label_column = "category";
+  cfg.class_names = (dir / "classes.txt").string();
+  cfg.text = "label";
+  auto source = detail::make_manifest_source(cfg, "data.sources.0");
+  const ReadAll r = read_all(*source);
+  ASSERT_EQ(r.samples.size(), 3u);
+  EXPECT_EQ(count_reason(r, SkipReason::other), 1);
+  const RawSample* a = find_key(r, "a.png");
+  const RawSample* b = find_key(r, "b.png");
+  const RawSample* c = find_key(r, "c.png");
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(a->label_ids, std::vector<int64_t>{1});
+  EXPECT_EQ(b->label_ids, std::vector<int64_t>{0});
+  EXPECT_EQ(c->label_ids, std::vector<int64_t>{2});
+  EXPECT_EQ(a->labels, std::vector<std::string>{"animals"});
+  EXPECT_EQ(a->captions, std::vector<std::string>{"A frog."});
+  const auto names = source->class_names();
+  ASSERT_EQ(names.size(), 4u);
+  EXPECT_EQ(names[3], std::vector<std::string>{"space"});
+
+  // Without a names file the ids are the sorted labels found.
+  cfg.class_names.clear();
+  auto sorted = detail::make_manifest_source(cfg, "data.sources.0");
+  const ReadAll rs = read_all(*sorted);
+  ASSERT_EQ(rs.samples.size(), 4u);
+  EXPECT_EQ(find_key(rs, "d.png")->label_ids, std::vector<int64_t>{2});  // animals food plants
+  EXPECT_EQ(sorted->class_names().size(), 4u);
+
+  // Labels as text need the label column; a missing column is named.
+  cfg.label_column.clear();
+  EXPECT_THROW(detail::make_manifest_source(cfg, "data.sources.0"), ConfigError);
+  cfg.label_column = "nope";
+  EXPECT_THROW(detail::make_manifest_source(cfg, "data.sources.0"), ConfigError);
+}
+
 TEST(ManifestSourceTest, RowsAreSplitIntoShardsCoveringEveryRowOnce) {
   TempDir dir;
   write_file(dir / "x.ppm", "x");

@@ -28,6 +28,9 @@ struct SourceConfig {
   std::string separator = "\t";     ///< manifest column separator
   std::string filepath_column = "filepath";  ///< manifest image column
   std::string title_column = "title";        ///< manifest caption column
+  /// manifest: column holding each row's class id (empty = no labels); the ids are the
+  /// class_names file's ids in its order when given, else the column's sorted values
+  std::string label_column;
   int64_t samples = 0;               ///< synthetic: samples per epoch; others: cap (0 = all)
   uint64_t seed = 0;                 ///< synthetic: generator seed
   int64_t image_size = 64;           ///< synthetic: side of the generated images

@@ -47,12 +47,19 @@ struct ConvertStats {
   std::array<int64_t, 5> skipped{};
 };
 
+/// A source's sample key made usable as a WebDataset key (whose file-name part may hold no
+/// dot): "stamps/frog-1.png" -> "stamps/frog-1_png", "train.gz#12" -> "train_gz#12".
+std::string webdataset_key(const std::string& key);
+
 /// Writes the source as WebDataset shards `<out_dir>/<prefix>-NNNNN.tar` (image bytes kept
 /// as they are; decoded-pixel sources as PNG; txt = first caption, cls = label ids, json =
-/// every caption and label) and, when the source has class names, `<out_dir>/classes.txt`.
+/// every caption and label; keys through webdataset_key) and, when the source has class names, `<out_dir>/classes.txt`.
 /// Corrupt images are skipped when `decode` (checked by decoding before writing).
+/// `alpha_background` >= 0 or `max_side` > 0: encoded images are stored through
+/// flatten_image (transparency composited onto that grey level, longer side shrunk).
 ConvertStats convert_source(const SourceConfig& cfg, const std::string& key_path,
                             const std::string& out_dir, const std::string& prefix,
-                            int64_t shard_size, int64_t max_samples, bool decode);
+                            int64_t shard_size, int64_t max_samples, bool decode,
+                            int alpha_background = -1, int64_t max_side = 0);
 
 }  // namespace coca::data

@@ -44,6 +44,14 @@ Image sample_image(const RawSample& sample, int64_t min_side = 0);
 /// Encodes as PNG (lossless) or JPEG (`ext` "png" | "jpg"/"jpeg", quality 0..100).
 std::vector<uint8_t> encode_image(const Image& image, const std::string& ext, int quality = 95);
 
+/// For `coca data convert`: the image decoded with its alpha channel, transparent pixels
+/// composited onto the grey level `background` (0..255; -1 = alpha dropped as in
+/// decode_image), shrunk (resize_bicubic, aspect kept) so that its longer side is at most
+/// `max_side` (0 = any size), re-encoded as PNG. Returns empty when neither changes
+/// anything (no alpha channel or background -1, and the image fits). Throws DataError(name).
+std::vector<uint8_t> flatten_image(const std::vector<uint8_t>& bytes, const std::string& name,
+                                   int background, int64_t max_side);
+
 /// Pillow's Image.resize(BICUBIC) on 8-bit RGB: separable, horizontal pass first,
 /// kernel a = -0.5 with its support widened by the downscale factor (antialiasing),
 /// 22-bit fixed-point coefficients, uint8 rounding after each pass. An axis whose size
