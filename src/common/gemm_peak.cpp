@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
+#include <vector>
+
+#include "coca/common/runtime.h"
 
 namespace coca {
 
@@ -26,6 +30,39 @@ GemmMeasurement measure_gemm(const GemmShape& shape, int64_t iters) {
   m.shape = shape;
   m.seconds_median = times[times.size() / 2];
   m.gflops = 2.0 * shape.m * shape.k * shape.n / m.seconds_median / 1e9;
+  return m;
+}
+
+GemmMeasurement measure_gemm_concurrent(const GemmShape& shape, int64_t iters, int64_t workers) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = std::max<int64_t>(workers, 1);
+  const int64_t rounds = std::max<int64_t>(iters, 1);
+  std::vector<torch::Tensor> a, b, c;
+  for (int64_t w = 0; w < n; ++w) {
+    a.push_back(torch::randn({shape.m, shape.k}));
+    b.push_back(torch::randn({shape.k, shape.n}));
+    c.push_back(torch::empty({shape.m, shape.n}));
+  }
+  runtime::ScopedBlasThreads blas(1);
+  std::vector<double> times;
+  for (int64_t r = 0; r <= rounds; ++r) {  // round 0 warms up
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    for (int64_t w = 0; w < n; ++w) {
+      threads.emplace_back([&, w] {
+        runtime::set_thread_local_intra_op_threads(1);
+        torch::mm_out(c[w], a[w], b[w]);
+      });
+    }
+    for (auto& t : threads) t.join();
+    const auto t1 = std::chrono::steady_clock::now();
+    if (r > 0) times.push_back(std::chrono::duration<double>(t1 - t0).count());
+  }
+  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+  GemmMeasurement m;
+  m.shape = shape;
+  m.seconds_median = times[times.size() / 2];
+  m.gflops = 2.0 * shape.m * shape.k * shape.n * n / m.seconds_median / 1e9;
   return m;
 }
 

@@ -288,6 +288,7 @@ void visit(V& v, train::LogConfig& c) {
 template <class V>
 void visit(V& v, train::RuntimeConfig& c) {
   v.field("threads", c.threads, non_negative());
+  v.field("batch_shards", c.batch_shards, non_negative());
 }
 
 template <class V>

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "coca/optim/adafactor.h"
+#include "coca/optim/fused_adamw.h"
 
 namespace coca::optim {
 
@@ -140,10 +141,18 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(
   }
   if (cfg.name == "adamw") {
     check_groups(static_cast<torch::optim::AdamWOptions*>(nullptr));
-    return std::make_unique<torch::optim::AdamW>(std::move(groups), make_adamw_options(cfg));
+    return std::make_unique<FusedAdamW>(std::move(groups), make_adamw_options(cfg));
   }
   throw std::invalid_argument("optim.name: unknown optimizer '" + cfg.name +
                               "' (expected adafactor | adamw)");
+}
+
+void zero_grad_to_none(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups()) {
+    for (auto& p : group.params()) {
+      if (p.grad().defined()) p.mutable_grad().reset();
+    }
+  }
 }
 
 }  // namespace coca::optim

@@ -355,7 +355,7 @@ struct ClassifyTrainer::Impl {
     head->train();
     if (frozen) model->eval();
     else model->train();
-    optimizer->zero_grad();
+    optim::zero_grad_to_none(*optimizer);
     std::vector<int64_t> ids;
     for (int64_t i = 0; i < batch.size(); ++i) {
       if (batch.label_ids[i].empty()) {

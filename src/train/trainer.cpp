@@ -33,6 +33,7 @@
 #include "coca/train/finetune.h"
 #include "coca/train/losses.h"
 #include "coca/train/metrics.h"
+#include "coca/train/parallel_step.h"
 #include "coca/train/signals.h"
 
 namespace coca::train {
@@ -99,6 +100,7 @@ struct Trainer::Impl {
   config::RunConfig cfg;
   dist::Context ctx;
   int64_t local_batch = 0;  // train.batch_size / world_size
+  int64_t batch_shards = 1;  // runtime.batch_shards resolved (parallel_step.h)
   torch::Device device{torch::kCPU};
   std::shared_ptr<const data::Tokenizer> tokenizer;
   std::vector<std::shared_ptr<const data::Source>> sources;
@@ -141,6 +143,23 @@ struct Trainer::Impl {
       throw ConfigError("train.precision: bf16 autocast on the CPU is not supported by this "
                         "LibTorch (" TORCH_VERSION "); use fp32 here, bf16 on CUDA");
     }
+    const bool whole_batch =
+        cfg.train.micro_batch_size == 0 || cfg.train.micro_batch_size >= local_batch;
+    if (cfg.runtime.batch_shards > 1 && (ctx.distributed() || !whole_batch)) {
+      throw ConfigError(fmt::format(
+          "runtime.batch_shards: {} splits one process's batch over its threads; it cannot be "
+          "combined with {}", cfg.runtime.batch_shards,
+          ctx.distributed() ? "several ranks (each rank is already one share of the batch)"
+                            : "train.micro_batch_size"));
+    }
+    if (cfg.runtime.batch_shards > local_batch) {
+      throw ConfigError(fmt::format("runtime.batch_shards: {} is more than the batch ({})",
+                                    cfg.runtime.batch_shards, local_batch));
+    }
+    batch_shards = whole_batch ? resolve_batch_shards(cfg.runtime.batch_shards,
+                                                      at::get_num_threads(), local_batch,
+                                                      device.is_cuda(), ctx.distributed())
+                               : 1;
     torch::manual_seed(cfg.train.seed);
     state.seed = cfg.train.seed;
 
@@ -234,7 +253,7 @@ struct Trainer::Impl {
 
   void zero_grad() {
     if (sharded) sharded->zero_grad();
-    else optimizer->zero_grad();
+    else optim::zero_grad_to_none(*optimizer);
   }
 
   // Gradient scaling with W ranks, each holding B_l = B / W rows of the global batch
@@ -270,7 +289,19 @@ struct Trainer::Impl {
     stats.caption_tokens = tokens;
     double con_total = 0, cap_total = 0;
     bool finite = true;
-    for (int64_t begin = 0; begin < B; begin += micro) {
+    if (batch_shards > 1) {
+      ShardedStepOptions options;
+      options.shards = batch_shards;
+      options.threads_per_shard = std::max<int64_t>(1, at::get_num_threads() / batch_shards);
+      options.bf16 = cfg.train.precision == "bf16";
+      const auto r = sharded_forward_backward(
+          model, batch.images.to(device), batch.text.to(device), loss,
+          tokens > 0 ? loss.lambda_cap / static_cast<double>(tokens) : 0.0, options);
+      con_total = r.contrastive;
+      cap_total = r.caption;
+      finite = r.finite;
+    }
+    for (int64_t begin = 0; batch_shards == 1 && begin < B; begin += micro) {
       const int64_t end = std::min(B, begin + micro);
       const auto images = batch.images.slice(0, begin, end).to(device, /*non_blocking=*/true);
       const auto text = batch.text.slice(0, begin, end).to(device, /*non_blocking=*/true);
@@ -512,6 +543,12 @@ int Trainer::fit(int64_t stop_after) {
   for (const auto& p : m.model->parameters()) params += p.numel();
   log::info("[train] model {} ({} layout): {:.2f}M parameters; device {}; {}", cfg.model.name,
             cfg.model.layout, params / 1e6, m.device.str(), runtime::thread_summary());
+  if (m.batch_shards > 1) {
+    log::info("[train] each step's batch runs as {} concurrent row blocks of ~{} samples, {} "
+              "thread(s) each (runtime.batch_shards; 1 turns this off)", m.batch_shards,
+              m.local_batch / m.batch_shards,
+              std::max<int64_t>(1, at::get_num_threads() / m.batch_shards));
+  }
   if (m.ctx.distributed()) {
     log::info("[train] {} ranks ({}): {} samples per rank and step{}", m.ctx.world_size,
               m.ctx.backend, m.local_batch,

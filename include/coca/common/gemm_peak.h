@@ -23,4 +23,9 @@ struct GemmMeasurement {
 /// reports the median.
 GemmMeasurement measure_gemm(const GemmShape& shape, int64_t iters);
 
+/// The same GEMM run as `workers` independent copies at once, one thread each (one
+/// intra-op and one BLAS thread per worker), as runtime.batch_shards runs a step:
+/// `gflops` is the combined rate of all workers over the median of `iters` rounds.
+GemmMeasurement measure_gemm_concurrent(const GemmShape& shape, int64_t iters, int64_t workers);
+
 }  // namespace coca

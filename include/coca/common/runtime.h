@@ -18,12 +18,33 @@ int64_t available_cores();
 
 /// Makes sure OMP_WAIT_POLICY, OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are in force,
 /// re-executing `argv` once with them set if they were not (`threads` 0 = all cores).
+/// The same re-exec preloads a caching malloc: COCA_ALLOCATOR = tcmalloc (default, Debian's
+/// libtcmalloc-minimal4 when installed) | jemalloc (libjemalloc2) | system (glibc).
 /// Setting COCA_THREAD_ENV=off skips this (to measure the difference). Returns when the
 /// environment is in force (or could not be changed: then it logs a warning).
 void ensure_thread_environment(char** argv, int64_t threads);
 
 /// Sets LibTorch's intra-op threads to what the environment says (after the re-exec).
 void apply_thread_settings();
+
+/// Intra-op threads of the calling thread only (OpenMP's per-thread setting): for worker
+/// threads that each run a share of a step. Other threads keep theirs.
+void set_thread_local_intra_op_threads(int64_t threads);
+
+/// Sets OpenBLAS's thread count (one process-wide setting) for its lifetime and restores
+/// the previous one; does nothing when the BLAS in use is not OpenBLAS. Concurrent callers
+/// of a multi-threaded OpenBLAS queue for its one thread pool, so threads that each run
+/// their own GEMMs want it at 1.
+class ScopedBlasThreads {
+ public:
+  explicit ScopedBlasThreads(int threads);
+  ~ScopedBlasThreads();
+  ScopedBlasThreads(const ScopedBlasThreads&) = delete;
+  ScopedBlasThreads& operator=(const ScopedBlasThreads&) = delete;
+
+ private:
+  int previous_ = 0;
+};
 
 /// One line describing the thread settings in force, for logs.
 std::string thread_summary();

@@ -49,10 +49,16 @@ std::vector<torch::optim::OptimizerParamGroup> make_param_groups(
 std::vector<double> base_lrs(const std::vector<ParamGroupSpec>& specs);
 
 /// Adafactor (cfg.name "adafactor", options from make_adafactor_options) or
-/// torch::optim::AdamW ("adamw": betas (beta1, beta2), eps = adam_eps) over `groups`.
+/// FusedAdamW ("adamw": torch::optim::AdamW's update in one pass; betas (beta1, beta2),
+/// eps = adam_eps) over `groups`.
 /// Groups without options get cfg's; groups with options must carry the matching type.
 /// Throws std::invalid_argument for another name or mismatching group options.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(
     const OptimConfig& cfg, std::vector<torch::optim::OptimizerParamGroup> groups);
+
+/// Drops every parameter's gradient (PyTorch 2.x's zero_grad(set_to_none=True); LibTorch
+/// 1.13's zero_grad() zero-fills them instead): no gradient memory is held through the
+/// next forward, and the first backward writes each gradient instead of adding to zeros.
+void zero_grad_to_none(torch::optim::Optimizer& optimizer);
 
 }  // namespace coca::optim

@@ -21,6 +21,7 @@ struct StepBenchResult {
   int64_t batch = 0;
   int64_t steps = 0;
   int64_t text_length = 0;
+  int64_t shards = 1;  ///< concurrent row blocks per step (runtime.batch_shards resolved)
   double median_ms = 0, min_ms = 0, max_ms = 0;     ///< whole step
   double forward_ms = 0, backward_ms = 0, optimizer_ms = 0;  ///< medians per phase
   double samples_per_s = 0;                          ///< batch / median step time

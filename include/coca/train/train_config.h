@@ -41,6 +41,10 @@ struct LogConfig {
 
 struct RuntimeConfig {
   int64_t threads = 0;  ///< compute threads (OpenMP and OpenBLAS); 0 = all cores
+  /// Row blocks of each step's batch run concurrently, one thread each with
+  /// threads / batch_shards intra-op threads (train/parallel_step.h); 0 = auto (one per
+  /// compute thread on a CPU in a single process), 1 = off.
+  int64_t batch_shards = 0;
 };
 
 }  // namespace coca::train
