@@ -1,9 +1,12 @@
 // Adafactor (arXiv 1804.04235); the update equations are documented in adafactor.h.
 #include "coca/optim/adafactor.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "coca/common/compat.h"
 
@@ -21,6 +24,120 @@ bool same_tensor(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 }  // namespace detail
+
+namespace {
+
+/// Sum of f(x[i]) for i < n with eight independent float accumulators, so the loop
+/// vectorises (a single running sum is one long dependency chain).
+template <class F>
+float sum8(const float* x, int64_t n, F f) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += f(x[i + k], i + k);
+  }
+  float s = 0;
+  for (; i < n; ++i) s += f(x[i], i);
+  for (float a : acc) s += a;
+  return s;
+}
+
+/// The factored update of one contiguous fp32 parameter [..., R, C] in three passes over
+/// its memory and no temporary of its size (the unfused path makes five): (1) row and
+/// column sums of G^2 + eps1, (2) RMS of the update for clipping, (3) update, momentum,
+/// decay and step. The formulas and their order are those of Adafactor::step below.
+void factored_update_fp32(torch::Tensor& p, const torch::Tensor& grad, torch::Tensor& row,
+                          torch::Tensor& col, torch::Tensor& exp_avg, double beta2t,
+                          double eps1, double clip, double beta1, double lr,
+                          double weight_decay) {
+  const int64_t R = p.size(-2), C = p.size(-1);
+  const int64_t rows = p.numel() / C;  // L * R rows of C elements
+  const int64_t L = rows / R;
+  const float* g = grad.data_ptr<float>();
+  const float e1 = static_cast<float>(eps1);
+  const int64_t grain = std::max<int64_t>(1, 32768 / C);
+  const int threads = at::get_num_threads();
+
+  // (1) Row sums [L*R] and per-thread column sums [threads][L*C].
+  std::vector<float> row_sum(rows), col_part(static_cast<size_t>(threads) * L * C, 0.0f);
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    float* cp = col_part.data() + static_cast<size_t>(at::get_thread_num()) * L * C;
+    for (int64_t r = begin; r < end; ++r) {
+      const float* gr = g + r * C;
+      float* cr = cp + (r / R) * C;
+      row_sum[r] = sum8(gr, C, [&](float x, int64_t c) {
+        const float v = x * x + e1;
+        cr[c] += v;
+        return v;
+      });
+    }
+  });
+  auto row_mean = torch::from_blob(row_sum.data(), row.sizes(), torch::kFloat).div(C);
+  auto col_mean = torch::from_blob(col_part.data(), {L * C}, torch::kFloat).clone();
+  for (int t = 1; t < threads; ++t) {
+    col_mean.add_(torch::from_blob(col_part.data() + static_cast<size_t>(t) * L * C, {L * C},
+                                   torch::kFloat));
+  }
+  col_mean = col_mean.view(col.sizes()).div_(R);
+  row.mul_(beta2t).add_(row_mean, 1.0 - beta2t);
+  col.mul_(beta2t).add_(col_mean, 1.0 - beta2t);
+  const auto rf_t = row.div(row.mean(-1, /*keepdim=*/true)).rsqrt_().contiguous();  // [.., R]
+  const auto cf_t = col.rsqrt().contiguous();                                        // [.., C]
+  const float* rf = rf_t.data_ptr<float>();
+  const float* cf = cf_t.data_ptr<float>();
+
+  // (2) RMS of U = G * rf * cf, for the clipping divisor.
+  float divisor = 1.0f;
+  if (clip > 0) {
+    std::vector<double> sq(threads, 0.0);
+    at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+      double s = 0;
+      for (int64_t r = begin; r < end; ++r) {
+        const float* cr = cf + (r / R) * C;
+        const float rr = rf[r];
+        s += sum8(g + r * C, C, [&](float x, int64_t c) {
+          const float u = x * rr * cr[c];
+          return u * u;
+        });
+      }
+      sq[at::get_thread_num()] += s;
+    });
+    double total = 0;
+    for (double v : sq) total += v;
+    const double rms = std::sqrt(total / static_cast<double>(p.numel()));
+    divisor = static_cast<float>(std::max(1.0, rms / clip));
+  }
+
+  // (3) Momentum, decoupled weight decay and the step.
+  float* pp = p.data_ptr<float>();
+  float* mp = beta1 > 0 ? exp_avg.data_ptr<float>() : nullptr;
+  const float b1 = static_cast<float>(beta1), omb1 = static_cast<float>(1.0 - beta1);
+  const float decay = static_cast<float>(weight_decay > 0 ? 1.0 - lr * weight_decay : 1.0);
+  const float step = static_cast<float>(lr);
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* gr = g + r * C;
+      const float* cr = cf + (r / R) * C;
+      const float rr = rf[r];
+      float* pr = pp + r * C;
+      if (mp) {
+        float* mr = mp + r * C;
+        for (int64_t c = 0; c < C; ++c) {
+          const float u = gr[c] * rr * cr[c] / divisor;
+          mr[c] = mr[c] * b1 + omb1 * u;
+          pr[c] = pr[c] * decay - mr[c] * step;
+        }
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          const float u = gr[c] * rr * cr[c] / divisor;
+          pr[c] = pr[c] * decay - u * step;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
 
 AdafactorOptions::AdafactorOptions(double lr) : lr_(lr) {}
 
@@ -183,6 +300,15 @@ torch::Tensor Adafactor::step(LossClosure closure) {
                        : options.beta2() * (1.0 - std::pow(options.beta2(), t - 1.0)) /
                              (1.0 - std::pow(options.beta2(), t));
 
+      if (is_factored && !options.relative_step() && p.device().is_cpu() &&
+          p.scalar_type() == torch::kFloat && grad.scalar_type() == torch::kFloat &&
+          p.is_contiguous() && grad.is_contiguous() &&
+          (beta1 == 0 || state.exp_avg().is_contiguous())) {
+        factored_update_fp32(p, grad, state.exp_avg_sq_row(), state.exp_avg_sq_col(),
+                             state.exp_avg(), beta2t, eps1, clip, beta1, lr,
+                             options.weight_decay());
+        continue;
+      }
       auto grad_sq = grad.square().add_(eps1);
       torch::Tensor update;
       if (is_factored) {
