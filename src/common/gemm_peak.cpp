@@ -10,6 +10,22 @@
 #include "coca/common/runtime.h"
 
 namespace coca {
+namespace {
+
+/// Median and fastest of `times` (seconds per round of `copies` GEMMs of `shape`).
+GemmMeasurement summarise(const GemmShape& shape, std::vector<double> times, int64_t copies) {
+  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+  const double flops = 2.0 * shape.m * shape.k * shape.n * copies;
+  GemmMeasurement m;
+  m.shape = shape;
+  m.seconds_median = times[times.size() / 2];
+  m.seconds_min = *std::min_element(times.begin(), times.end());
+  m.gflops = flops / m.seconds_median / 1e9;
+  m.peak_gflops = flops / m.seconds_min / 1e9;
+  return m;
+}
+
+}  // namespace
 
 GemmMeasurement measure_gemm(const GemmShape& shape, int64_t iters) {
   torch::NoGradGuard no_grad;
@@ -25,12 +41,7 @@ GemmMeasurement measure_gemm(const GemmShape& shape, int64_t iters) {
     const auto t1 = std::chrono::steady_clock::now();
     times.push_back(std::chrono::duration<double>(t1 - t0).count());
   }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  GemmMeasurement m;
-  m.shape = shape;
-  m.seconds_median = times[times.size() / 2];
-  m.gflops = 2.0 * shape.m * shape.k * shape.n / m.seconds_median / 1e9;
-  return m;
+  return summarise(shape, std::move(times), 1);
 }
 
 GemmMeasurement measure_gemm_concurrent(const GemmShape& shape, int64_t iters, int64_t workers) {
@@ -58,12 +69,7 @@ GemmMeasurement measure_gemm_concurrent(const GemmShape& shape, int64_t iters, i
     const auto t1 = std::chrono::steady_clock::now();
     if (r > 0) times.push_back(std::chrono::duration<double>(t1 - t0).count());
   }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  GemmMeasurement m;
-  m.shape = shape;
-  m.seconds_median = times[times.size() / 2];
-  m.gflops = 2.0 * shape.m * shape.k * shape.n * n / m.seconds_median / 1e9;
-  return m;
+  return summarise(shape, std::move(times), n);
 }
 
 }  // namespace coca

@@ -61,14 +61,18 @@ double gemm_limit(const model::CoCaConfig& m, int64_t batch, int64_t threads) {
     // The faster of one GEMM on every thread and one GEMM per thread side by side (how
     // runtime.batch_shards runs), each the better of two medians: the limit is the best
     // this machine does on the shape, however it is scheduled.
+    // Each is the fastest of enough repetitions to fill ~50 ms (at least 5): a limit, and
+    // other load on the machine can only make a repetition slower, never faster.
+    const double gemm_flops = 2.0 * item.shape.m * item.shape.k * item.shape.n;
+    const auto iters = static_cast<int64_t>(std::clamp(0.05 * 2e11 / gemm_flops, 5.0, 200.0));
     double best = 0;
     for (int round = 0; round < 2; ++round) {
-      best = std::max(best, measure_gemm(item.shape, 5).gflops);
+      best = std::max(best, measure_gemm(item.shape, iters).peak_gflops);
       if (threads > 1) {
         // Each worker's share of the rows, as a step split into `threads` blocks has.
         GemmShape part = item.shape;
         part.m = std::max<int64_t>(1, part.m / threads);
-        best = std::max(best, measure_gemm_concurrent(part, 5, threads).gflops);
+        best = std::max(best, measure_gemm_concurrent(part, iters, threads).peak_gflops);
       }
     }
     total_flops += item.flops;

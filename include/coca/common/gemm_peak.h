@@ -16,16 +16,19 @@ struct GemmShape {
 struct GemmMeasurement {
   GemmShape shape;
   double seconds_median = 0;  ///< median time of one C = A @ B
+  double seconds_min = 0;     ///< fastest repetition: what the machine can do on the shape
   double gflops = 0;          ///< 2*m*k*n / seconds_median / 1e9
+  double peak_gflops = 0;     ///< 2*m*k*n / seconds_min / 1e9 (a limit: noise only slows)
 };
 
 /// Times fp32 C = A @ B on the CPU (LibTorch's BLAS) `iters` times after one warm-up;
-/// reports the median.
+/// reports the median and the fastest repetition.
 GemmMeasurement measure_gemm(const GemmShape& shape, int64_t iters);
 
 /// The same GEMM run as `workers` independent copies at once, one thread each (one
 /// intra-op and one BLAS thread per worker), as runtime.batch_shards runs a step:
-/// `gflops` is the combined rate of all workers over the median of `iters` rounds.
+/// `gflops` is the combined rate of all workers over the median of `iters` rounds,
+/// `peak_gflops` over the fastest round.
 GemmMeasurement measure_gemm_concurrent(const GemmShape& shape, int64_t iters, int64_t workers);
 
 }  // namespace coca
