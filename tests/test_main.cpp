@@ -12,6 +12,7 @@
 int main(int argc, char** argv) {
   coca::runtime::ensure_thread_environment(argv, 0);
   coca::runtime::apply_thread_settings();
+  coca::runtime::ignore_broken_pipes();
   ::testing::InitGoogleTest(&argc, argv);
   if (!torch::cuda::is_available()) {
     std::string filter = ::testing::GTEST_FLAG(filter);

@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
       if (!command.app->parsed()) continue;
       coca::runtime::ensure_thread_environment(argv, command.threads());
       coca::runtime::apply_thread_settings();
+      coca::runtime::ignore_broken_pipes();
       return command.run();
     }
     std::cerr << app.help();

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <dlfcn.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -61,6 +62,8 @@ int64_t available_cores() {
   const unsigned n = std::thread::hardware_concurrency();
   return n > 0 ? n : 1;
 }
+
+void ignore_broken_pipes() { ::signal(SIGPIPE, SIG_IGN); }
 
 void ensure_thread_environment(char** argv, int64_t threads) {
   if (const char* marker = get(kMarker)) {

@@ -27,6 +27,11 @@ void ensure_thread_environment(char** argv, int64_t threads);
 /// Sets LibTorch's intra-op threads to what the environment says (after the re-exec).
 void apply_thread_settings();
 
+/// Ignores SIGPIPE for the process: a write to a socket whose peer died (c10d's TCPStore or
+/// Gloo when another rank exits) then fails with EPIPE and surfaces as the library's error,
+/// instead of killing this rank silently with exit code 141.
+void ignore_broken_pipes();
+
 /// Intra-op threads of the calling thread only (OpenMP's per-thread setting): for worker
 /// threads that each run a share of a step. Other threads keep theirs.
 void set_thread_local_intra_op_threads(int64_t threads);
