@@ -62,10 +62,23 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
+def conv_stem(width, patch, norm):
+    """Xiao et al. 2021 ("Early convolutions help transformers see better"): log2(patch) 3x3
+    stride-2 convolutions, each with a norm and ReLU, then a 1x1 projection to the width."""
+    layers, cin, cout = [], 3, width // (patch // 2)
+    while patch > 1:
+        layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False),
+                   nn.BatchNorm2d(cout) if norm == "bn" else nn.GroupNorm(8, cout), nn.ReLU()]
+        cin, cout, patch = cout, cout * 2, patch // 2
+    return nn.Sequential(*layers, nn.Conv2d(cin, width, 1))
+
+
 class ViTClassifier(nn.Module):
-    def __init__(self, classes, image=64, patch=8, width=128, layers=4, heads=4, mlp=512):
+    def __init__(self, classes, image=64, patch=8, width=128, layers=4, heads=4, mlp=512,
+                 stem="patch"):
         super().__init__()
-        self.patch = nn.Conv2d(3, width, patch, patch)
+        self.patch = (nn.Conv2d(3, width, patch, patch) if stem == "patch"
+                      else conv_stem(width, patch, stem.split("-")[1]))
         self.pos = nn.Parameter(torch.randn(1, (image // patch) ** 2, width) * width**-0.5)
         self.ln_pre, self.ln_post = nn.LayerNorm(width), nn.LayerNorm(width)
         self.blocks = nn.Sequential(*[Block(width, heads, mlp) for _ in range(layers)])
@@ -90,6 +103,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--single-group-train", action="store_true",
                     help="train only on images with one shape group (a clean label)")
+    ap.add_argument("--stem", choices=["patch", "conv-gn", "conv-bn"], default="patch",
+                    help="patch embedding (the paper's ViT) or a convolutional stem")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -102,7 +117,7 @@ def main():
     with open(os.path.join(args.data, "classes.txt")) as f:
         classes = sum(1 for line in f if line.strip())
 
-    model = ViTClassifier(classes)
+    model = ViTClassifier(classes, stem=args.stem)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     warm = max(1, int(0.05 * args.steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
