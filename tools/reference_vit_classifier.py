@@ -4,14 +4,16 @@
 Trains a plain ViT of the coca_demo size (64 px, patch 8, width 128, 4 layers, 4 heads, MLP
 512, one-query attention pool, LayerNorm, linear head) from scratch as a 28-way
 "<colour> <shape>" classifier on the demo's WebDataset shards, with AdamW, 5% warm-up +
-cosine decay and label smoothing 0.1 (what `coca train --config configs/finetune/demo_probe.yaml
---set train.classify_mode=full` does), and prints top-1 on the held-out images that hold one
-shape group. It shares no code with coca; it exists so the README's statement "a tiny ViT learns
+cosine decay and label smoothing 0.1 (configs/finetune/demo_probe.yaml's optimiser, schedule and
+smoothing, but from random weights and without its EMA), and prints top-1 on the held-out images
+that hold one shape group. `--stem conv-bn|conv-gn` swaps the patch embedding for a
+convolutional stem. It shares no code with coca; it exists so the README's statement "a tiny ViT learns
 shape slowly at this compute" rests on more than our own implementation.
 
 Needs Debian's python3-torch, python3-numpy and python3-pil (run it with /usr/bin/python3):
   /usr/bin/python3 tools/reference_vit_classifier.py data/demo --steps 600
   /usr/bin/python3 tools/reference_vit_classifier.py data/demo --steps 600 --single-group-train
+  /usr/bin/python3 tools/reference_vit_classifier.py data/demo --steps 600 --stem conv-bn
 """
 import argparse
 import glob
