@@ -64,13 +64,34 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channels of each pixel (ConvNeXt's LayerNorm2d)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x):
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def make_norm(norm, channels):
+    if norm == "bn":
+        return nn.BatchNorm2d(channels)
+    if norm == "gn":
+        return nn.GroupNorm(8, channels)
+    if norm == "ln":
+        return ChannelLayerNorm(channels)
+    return nn.Identity()
+
+
 def conv_stem(width, patch, norm):
     """Xiao et al. 2021 ("Early convolutions help transformers see better"): log2(patch) 3x3
     stride-2 convolutions, each with a norm and ReLU, then a 1x1 projection to the width."""
     layers, cin, cout = [], 3, width // (patch // 2)
     while patch > 1:
         layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False),
-                   nn.BatchNorm2d(cout) if norm == "bn" else nn.GroupNorm(8, cout), nn.ReLU()]
+                   make_norm(norm, cout), nn.ReLU()]
         cin, cout, patch = cout, cout * 2, patch // 2
     return nn.Sequential(*layers, nn.Conv2d(cin, width, 1))
 
@@ -105,7 +126,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--single-group-train", action="store_true",
                     help="train only on images with one shape group (a clean label)")
-    ap.add_argument("--stem", choices=["patch", "conv-gn", "conv-bn"], default="patch",
+    ap.add_argument("--stem", choices=["patch", "conv-bn", "conv-gn", "conv-ln", "conv-none"], default="patch",
                     help="patch embedding (the paper's ViT) or a convolutional stem")
     args = ap.parse_args()
     torch.manual_seed(args.seed)

@@ -73,6 +73,7 @@ void visit(V& v, model::VisionConfig& c) {
   v.field("heads", c.heads, positive());
   v.field("mlp_dim", c.mlp_dim, positive());
   v.field("patch_bias", c.patch_bias);
+  v.choice("stem", c.stem, {"patch", "conv"});
   v.field("class_token", c.class_token);
   v.field("checkpoint_activations", c.checkpoint_activations);
 }
@@ -786,6 +787,20 @@ void check_cross_fields(const RunConfig& c, const Origins& origins, Problems& pr
   divisible("model.vision.width", m.vision.width, "model.vision.heads", m.vision.heads);
   divisible("model.text.width", m.text.width, "model.text.heads", m.text.heads);
   divisible("model.text.width", m.text.width, "model.multimodal.heads", m.multimodal.heads);
+  if (m.vision.stem == "conv") {
+    const int64_t p = m.vision.patch_size;
+    if (p < 2 || (p & (p - 1)) != 0) {
+      errors.push_back({where("model.vision.stem"),
+                        fmt::format("model.vision.stem 'conv' needs a power-of-two "
+                                    "model.vision.patch_size (one stride-2 layer per halving), "
+                                    "got {}", p)});
+    } else if (m.vision.width % (p / 2) != 0) {
+      errors.push_back({where("model.vision.stem"),
+                        fmt::format("model.vision.stem 'conv' needs model.vision.width ({}) "
+                                    "divisible by model.vision.patch_size / 2 ({}): its first "
+                                    "layer has width / (patch / 2) channels", m.vision.width, p / 2)});
+    }
+  }
   if (m.text.pad_id >= m.text.vocab_size) {
     errors.push_back({where("model.text.pad_id"),
                       fmt::format("model.text.pad_id ({}) must be < model.text.vocab_size ({})",

@@ -116,6 +116,17 @@ void broadcast_parameters(torch::nn::Module& module, const Context& ctx) {
   for (auto& b : module.buffers()) sync(b);
 }
 
+void average_buffers(torch::nn::Module& module, const Context& ctx) {
+  if (!ctx.distributed()) return;
+  torch::NoGradGuard no_grad;
+  for (auto& b : module.buffers()) {
+    if (!b.is_floating_point()) continue;
+    torch::Tensor c = b.contiguous();
+    all_reduce_mean_(ctx, c);
+    if (!c.is_same(b)) b.copy_(c);
+  }
+}
+
 void check_identical_parameters(const torch::nn::Module& module, const Context& ctx) {
   if (!ctx.distributed()) return;
   torch::NoGradGuard no_grad;

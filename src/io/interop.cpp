@@ -109,6 +109,9 @@ std::string open_clip_export_problems(const model::CoCaConfig& c) {
   if (!c.text.legacy_cls_mask) p.push_back("text.legacy_cls_mask is false (open_clip's mask needs true)");
   if (c.multimodal.tie_embeddings) p.push_back("multimodal.tie_embeddings is true (open_clip: false)");
   if (c.vision.patch_bias) p.push_back("vision.patch_bias is true (open_clip: false)");
+  if (c.vision.stem != "patch") {
+    p.push_back(fmt::format("vision.stem is '{}' (open_clip: patch)", c.vision.stem));
+  }
   if (!c.vision.class_token) p.push_back("vision.class_token is false (open_clip: true)");
   if (c.vision.heads <= 0 || c.vision.width % c.vision.heads != 0) {
     p.push_back("vision.heads does not divide vision.width");

@@ -25,6 +25,7 @@ void CoCaImpl::reset_parameters() {
     if (auto* linear = m->as<torch::nn::LinearImpl>()) linear->reset_parameters();
     if (auto* norm = m->as<torch::nn::LayerNormImpl>()) norm->reset_parameters();
     if (auto* conv = m->as<torch::nn::Conv2dImpl>()) conv->reset_parameters();
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bn->reset_parameters();  // and its stats
     if (auto* emb = m->as<torch::nn::EmbeddingImpl>()) emb->reset_parameters();
   }
   for (const auto& m : modules(/*include_self=*/false)) {
@@ -54,13 +55,24 @@ torch::Tensor CoCaImpl::decode(const torch::Tensor& image_tokens,
 }
 
 CoCaOutput CoCaImpl::forward(const torch::Tensor& images, const torch::Tensor& text_ids) {
-  TORCH_CHECK(text_ids.dim() == 2 && text_ids.size(1) >= 2,
-              "CoCa: expected text [B, T] with T >= 2, got ", text_ids.sizes());
-  TORCH_CHECK(images.dim() == 4 && images.size(0) == text_ids.size(0),
+  TORCH_CHECK(images.dim() == 4 && text_ids.dim() >= 1 && images.size(0) == text_ids.size(0),
               "CoCa: images ", images.sizes(), " and text ", text_ids.sizes(),
               " must have the same batch size");
+  return forward_encoded(visual->forward(images), text_ids);
+}
+
+CoCaOutput CoCaImpl::forward_patches(const torch::Tensor& patches, const torch::Tensor& text_ids) {
+  TORCH_CHECK(patches.dim() == 3 && text_ids.dim() >= 1 && patches.size(0) == text_ids.size(0),
+              "CoCa: patches ", patches.sizes(), " and text ", text_ids.sizes(),
+              " must have the same batch size");
+  const int64_t grid = config.vision.image_size / config.vision.patch_size;
+  return forward_encoded(visual->pool(visual->forward_patches(patches, grid, grid)), text_ids);
+}
+
+CoCaOutput CoCaImpl::forward_encoded(const ImageEncoding& image, const torch::Tensor& text_ids) {
+  TORCH_CHECK(text_ids.dim() == 2 && text_ids.size(1) >= 2,
+              "CoCa: expected text [B, T] with T >= 2, got ", text_ids.sizes());
   CoCaOutput out;
-  auto image = visual->forward(images);
   auto txt = text->forward(text_ids);
   out.image_latent = image.latent;
   out.image_tokens = image.tokens;

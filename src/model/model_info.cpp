@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <functional>
 
 namespace coca::model {
@@ -90,6 +91,16 @@ double mlp_flops(double t, double d, double hidden) { return 2 * 2 * t * d * hid
 
 }  // namespace
 
+std::vector<int64_t> conv_stem_channels(const VisionConfig& v) {
+  std::vector<int64_t> channels;
+  if (v.stem != "conv") return channels;
+  for (int64_t p = v.patch_size, c = v.width / std::max<int64_t>(1, v.patch_size / 2); p > 1;
+       p /= 2, c *= 2) {
+    channels.push_back(c);
+  }
+  return channels;
+}
+
 int64_t ParamSpec::numel() const {
   int64_t n = 1;
   for (const auto s : shape) n *= s;
@@ -118,7 +129,17 @@ std::vector<ParamSpec> parameter_specs(const CoCaConfig& c) {
   add("text.text_projection", {t.width, c.embed_dim});
   // visual
   const int64_t grid = v.image_size / v.patch_size;
-  add("visual.conv1.weight", {v.width, 3, v.patch_size, v.patch_size});
+  const auto stem = conv_stem_channels(v);
+  int64_t in = 3;
+  for (size_t i = 0; i < stem.size(); ++i) {
+    const auto prefix = fmt::format("visual.stem.{}", i);
+    add(prefix + ".conv.weight", {stem[i], in, 3, 3});
+    add(prefix + ".norm.weight", {stem[i]});
+    add(prefix + ".norm.bias", {stem[i]});
+    in = stem[i];
+  }
+  const int64_t kernel = stem.empty() ? v.patch_size : 1;
+  add("visual.conv1.weight", {v.width, in, kernel, kernel});
   if (v.patch_bias) add("visual.conv1.bias", {v.width});
   if (v.class_token) add("visual.class_embedding", {v.width});
   add("visual.positional_embedding", {grid * grid + (v.class_token ? 1 : 0), v.width});
@@ -193,7 +214,18 @@ FlopCounts forward_flops(const CoCaConfig& c) {
   const double q = static_cast<double>(c.pooler.queries);
 
   FlopCounts f;
-  f.image_encoder = 2 * patches * (3.0 * v.patch_size * v.patch_size) * dv;
+  const auto stem = conv_stem_channels(v);
+  if (stem.empty()) {
+    f.image_encoder = 2 * patches * (3.0 * v.patch_size * v.patch_size) * dv;
+  } else {
+    double side = static_cast<double>(v.image_size), in = 3;
+    for (const int64_t ch : stem) {
+      side /= 2;
+      f.image_encoder += 2 * side * side * (9 * in) * static_cast<double>(ch);
+      in = static_cast<double>(ch);
+    }
+    f.image_encoder += 2 * patches * in * dv;  // conv1, 1x1
+  }
   f.image_encoder += static_cast<double>(v.layers) *
                      (attention_flops(n, n, dv, dv) + mlp_flops(n, dv, static_cast<double>(v.mlp_dim)));
 

@@ -27,6 +27,23 @@ torch::Tensor interpolate_positional_embedding(const torch::Tensor& pos, int64_t
   return prefix_tokens > 0 ? torch::cat({prefix, grid}, 0) : grid;
 }
 
+StemLayerImpl::StemLayerImpl(int64_t in, int64_t out) : in_channels(in), out_channels(out) {
+  reset();
+}
+
+void StemLayerImpl::reset() {
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels,
+                                                                            out_channels, 3)
+                                                       .stride(2)
+                                                       .padding(1)
+                                                       .bias(false)));
+  norm = register_module("norm", torch::nn::BatchNorm2d(out_channels));
+}
+
+torch::Tensor StemLayerImpl::forward(const torch::Tensor& x) {
+  return torch::relu(norm->forward(conv->forward(x)));
+}
+
 VisionTransformerImpl::VisionTransformerImpl(const CoCaConfig& config_) : config(config_) {
   reset();
 }
@@ -38,10 +55,25 @@ void VisionTransformerImpl::reset() {
   TORCH_CHECK(v.patch_size > 0 && v.image_size % v.patch_size == 0,
               "VisionTransformer: image_size (", v.image_size, ") must be a multiple of patch_size (",
               v.patch_size, ")");
+  TORCH_CHECK(v.stem == "patch" || v.stem == "conv", "VisionTransformer: unknown stem '", v.stem,
+              "'");
+  TORCH_CHECK(v.stem == "patch" || (v.patch_size >= 2 && (v.patch_size & (v.patch_size - 1)) == 0 &&
+                                    dv % (v.patch_size / 2) == 0),
+              "VisionTransformer: the conv stem needs a power-of-two patch_size and width divisible "
+              "by patch_size / 2, got patch_size ", v.patch_size, ", width ", dv);
   const int64_t grid = v.image_size / v.patch_size;
+  int64_t in = 3;
+  if (v.stem == "conv") {
+    stem = register_module("stem", torch::nn::ModuleList());
+    for (const int64_t out : conv_stem_channels(v)) {
+      stem->push_back(StemLayer(in, out));
+      in = out;
+    }
+  }
+  const int64_t kernel = stem ? 1 : v.patch_size;
   conv1 = register_module(
-      "conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, dv, v.patch_size)
-                                     .stride(v.patch_size)
+      "conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, dv, kernel)
+                                     .stride(kernel)
                                      .bias(v.patch_bias)));
   if (v.class_token) class_embedding = register_parameter("class_embedding", torch::empty({dv}));
   positional_embedding = register_parameter(
@@ -77,19 +109,35 @@ void VisionTransformerImpl::reset_parameters() {
   proj.normal_(0.0, scale);
 }
 
-torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
+torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& images) {
   const auto& v = config.vision;
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3,
               "VisionTransformer: expected images [B, 3, H, W], got ", images.sizes());
   TORCH_CHECK(images.size(2) % v.patch_size == 0 && images.size(3) % v.patch_size == 0,
               "VisionTransformer: image sides ", images.sizes(), " must be multiples of patch_size ",
               v.patch_size);
-  const int64_t b = images.size(0);
-  const int64_t gh = images.size(2) / v.patch_size;
-  const int64_t gw = images.size(3) / v.patch_size;
-  const int64_t grid = v.image_size / v.patch_size;
+  auto x = images;
+  if (stem) {
+    for (const auto& layer : *stem) x = layer->as<StemLayer>()->forward(x);
+  }
+  return conv1->forward(x).flatten(2).transpose(1, 2);  // [B, N, Dv]
+}
 
-  auto x = conv1->forward(images).flatten(2).transpose(1, 2);  // [B, N, Dv]
+torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
+  const auto patches = embed(images);
+  return forward_patches(patches, images.size(2) / config.vision.patch_size,
+                         images.size(3) / config.vision.patch_size);
+}
+
+torch::Tensor VisionTransformerImpl::forward_patches(const torch::Tensor& patches, int64_t gh,
+                                                     int64_t gw) {
+  const auto& v = config.vision;
+  TORCH_CHECK(patches.dim() == 3 && patches.size(1) == gh * gw && patches.size(2) == v.width,
+              "VisionTransformer: expected patches [B, ", gh * gw, ", ", v.width, "], got ",
+              patches.sizes());
+  const int64_t b = patches.size(0);
+  const int64_t grid = v.image_size / v.patch_size;
+  auto x = patches;
   if (class_embedding.defined()) {
     x = torch::cat({class_embedding.view({1, 1, -1}).expand({b, 1, -1}).to(x.dtype()), x}, 1);
   }
@@ -103,7 +151,10 @@ torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& image
 }
 
 ImageEncoding VisionTransformerImpl::forward(const torch::Tensor& images) {
-  const auto x = forward_features(images);
+  return pool(forward_features(images));
+}
+
+ImageEncoding VisionTransformerImpl::pool(const torch::Tensor& x) {
   ImageEncoding out;
   if (!attn_pool_contrastive) {
     const auto pooled = ln_post->forward(attn_pool->forward(x));  // [B, Q, Dt]

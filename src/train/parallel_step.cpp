@@ -55,15 +55,29 @@ ShardedStepLoss sharded_forward_backward(model::CoCa& model, const torch::Tensor
   for (int64_t i = 0; i < n; ++i) begin[i + 1] = begin[i] + batch / n + (i < batch % n ? 1 : 0);
 
   // Several threads each calling a multi-threaded OpenBLAS would queue for its pool.
+  // (Measured: giving the whole-batch embedding below all BLAS threads was slower.)
   runtime::ScopedBlasThreads blas(static_cast<int>(options.threads_per_shard));
   const bool cuda = images.is_cuda();
+  // The patch embedding runs once over the whole batch: a conv stem's BatchNorm then sees
+  // the statistics of the batch, not of a row block, and updates its running statistics
+  // once, from one thread. Each block continues from its own detached rows, whose
+  // gradients are sent back through the embedding after the blocks' backward.
+  torch::Tensor patches;
+  {
+    compat::AutocastGuard autocast(cuda, at::kBFloat16, options.bf16);
+    patches = model->visual->embed(images);
+  }
+  std::vector<torch::Tensor> block_patches(n);
+  for (int64_t i = 0; i < n; ++i) {
+    block_patches[i] =
+        patches.detach().slice(0, begin[i], begin[i + 1]).requires_grad_(patches.requires_grad());
+  }
   std::vector<model::CoCaOutput> outs(n);
   std::vector<torch::Tensor> caption_sums(n);
   run_on_threads(n, options.threads_per_shard, [&](int64_t i) {
-    const auto im = images.slice(0, begin[i], begin[i + 1]);
     const auto tx = text.slice(0, begin[i], begin[i + 1]);
     compat::AutocastGuard autocast(cuda, at::kBFloat16, options.bf16);
-    auto o = model->forward(im, tx);
+    auto o = model->forward_patches(block_patches[i], tx);
     if (options.bf16) {  // the losses in fp32
       o.image_features = o.image_features.to(torch::kFloat);
       o.text_features = o.text_features.to(torch::kFloat);
@@ -119,6 +133,13 @@ ShardedStepLoss sharded_forward_backward(model::CoCa& model, const torch::Tensor
     }
     torch::autograd::backward(roots, grads);
   });
+  if (patches.requires_grad()) {
+    std::vector<torch::Tensor> d_patches;
+    for (const auto& p : block_patches) {
+      d_patches.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
+    }
+    patches.backward(torch::cat(d_patches));
+  }
   return result;
 }
 

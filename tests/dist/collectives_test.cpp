@@ -131,6 +131,46 @@ TEST(DistCollectivesTest, BroadcastParametersThenCheckIdentical) {
   }
 }
 
+// Ranks that normalised different batches: average_buffers leaves each running statistic
+// at the mean of the ranks' values and the step counter as it was, on every rank alike.
+TEST(DistCollectivesTest, AverageBuffersGivesTheMeanOfRanks) {
+  torch::manual_seed(4);
+  torch::nn::Sequential base(torch::nn::Linear(3, 4), torch::nn::BatchNorm1d(4));
+  const std::vector<torch::Tensor> inputs = {torch::randn({8, 3}), torch::randn({8, 3}) * 2 + 1};
+  auto stats_after_forward = [&](int rank) {
+    auto model = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(base->clone());
+    model->train();
+    model->forward(inputs[rank]);
+    return model;
+  };
+  std::vector<torch::Tensor> mean(2), var(2), count(2);
+  std::vector<std::string> errors(2);
+  auto results = run_ranks(2, [&](Context& ctx) {
+    auto model = stats_after_forward(ctx.rank);
+    average_buffers(*model, ctx);
+    try {
+      check_identical_parameters(*model, ctx);
+    } catch (const std::runtime_error& e) {
+      errors[ctx.rank] = e.what();
+    }
+    auto buffers = model->named_buffers();
+    mean[ctx.rank] = buffers["1.running_mean"].clone();
+    var[ctx.rank] = buffers["1.running_var"].clone();
+    count[ctx.rank] = buffers["1.num_batches_tracked"].clone();
+  });
+  EXPECT_RANKS_OK(results);
+  auto a = stats_after_forward(0)->named_buffers(), b = stats_after_forward(1)->named_buffers();
+  const auto want_mean = (a["1.running_mean"] + b["1.running_mean"]) / 2;
+  const auto want_var = (a["1.running_var"] + b["1.running_var"]) / 2;
+  ASSERT_FALSE(torch::allclose(a["1.running_mean"], b["1.running_mean"]));
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(errors[r], "") << "rank " << r;
+    EXPECT_EQ(count[r].item<int64_t>(), 1) << "rank " << r;
+    EXPECT_TRUE(torch::allclose(mean[r], want_mean, 1e-6, 1e-7)) << "rank " << r;
+    EXPECT_TRUE(torch::allclose(var[r], want_var, 1e-6, 1e-7)) << "rank " << r;
+  }
+}
+
 // Rank 1 joins the group but never enters the all_reduce; rank 0 must get an error
 // naming the operation and itself (Gloo's collective timeout, dist.timeout_s = 3)
 // instead of hanging. Rank 1 leaves once rank 0 has its answer.

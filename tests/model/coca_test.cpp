@@ -171,6 +171,9 @@ TEST_F(CoCaTest, AnalyticParameterListEqualsModule) {
   tied.vision.width = 48;  // != text width: unpacked pooler projections
   tied.vision.heads = 4;
   configs.push_back(tied);
+  auto conv = preset("coca_demo");
+  conv.vision.stem = "conv";
+  configs.push_back(conv);
   for (const auto& cfg : configs) {
     CoCa model(cfg);
     EXPECT_EQ(module_shapes(model), spec_shapes(cfg)) << cfg.name << " " << cfg.pooler.mode;
@@ -375,6 +378,91 @@ TEST(ModelInfoTest, ForwardFlopsMatchHandCount) {
   EXPECT_EQ(f.multimodal_decoder, 320 + 320 + 256 + 160);
   EXPECT_EQ(f.contrastive_heads, 64);
   EXPECT_EQ(f.total(), 4800);
+
+  // The conv stem at patch 2: one 3x3 stride-2 layer 3 -> 4 channels on the 2x2 output
+  // grid (2*4*27*4 = 864), then conv1 1x1 4 -> 4 over 4 patches (2*4*4*4 = 128).
+  c.vision.stem = "conv";
+  EXPECT_EQ(conv_stem_channels(c.vision), (std::vector<int64_t>{4}));
+  EXPECT_EQ(forward_flops(c).image_encoder, 864 + 128 + 1280);
+}
+
+TEST(ModelInfoTest, ConvStemChannelsDoubleUpToTheWidth) {
+  VisionConfig v;
+  v.patch_size = 16;
+  v.width = 768;
+  EXPECT_TRUE(conv_stem_channels(v).empty());  // the patch stem
+  v.stem = "conv";
+  EXPECT_EQ(conv_stem_channels(v), (std::vector<int64_t>{96, 192, 384, 768}));
+}
+
+// The conv stem against its formula written out with functional ops: each layer
+// relu(gamma * (conv(x) - mean) / sqrt(var + 1e-5) + beta), with the batch's mean and
+// biased variance over (N, H, W) in training, the running ones in eval; the running
+// statistics move by momentum 0.1 towards the batch mean and unbiased variance.
+TEST(ConvStemTest, MatchesBatchNormFormulaInTrainAndEval) {
+  torch::manual_seed(5);
+  auto cfg = config::model_from_yaml(config::preset_yaml("coca_tiny"), "coca_tiny");
+  cfg.vision.stem = "conv";
+  VisionTransformer vit(cfg);
+  vit->to(torch::kDouble);
+  {
+    torch::NoGradGuard g;  // non-trivial affine parameters
+    for (auto& p : vit->named_parameters()) {
+      if (p.key().find("norm.") != std::string::npos) p.value().uniform_(0.5, 1.5);
+    }
+  }
+  const auto images = torch::randn({4, 3, 32, 32}, torch::kDouble);
+  auto manual = [&](bool training) {
+    auto x = images;
+    for (const auto& layer : *vit->stem) {
+      auto* l = layer->as<StemLayer>();
+      x = torch::conv2d(x, l->conv->weight, {}, 2, 1);
+      torch::Tensor mean, var;
+      if (training) {
+        mean = x.mean({0, 2, 3});
+        var = x.var({0, 2, 3}, /*unbiased=*/false);
+      } else {
+        mean = l->norm->running_mean;
+        var = l->norm->running_var;
+      }
+      auto shape = std::vector<int64_t>{1, -1, 1, 1};
+      x = (x - mean.view(shape)) / (var.view(shape) + 1e-5).sqrt() * l->norm->weight.view(shape) +
+          l->norm->bias.view(shape);
+      x = torch::relu(x);
+    }
+    return torch::conv2d(x, vit->conv1->weight, vit->conv1->bias).flatten(2).transpose(1, 2);
+  };
+  const auto want_train = manual(true);
+  // Expected running statistics after one training forward, from the same conv outputs.
+  std::vector<torch::Tensor> want_mean, want_var;
+  {
+    auto x = images;
+    for (const auto& layer : *vit->stem) {
+      auto* l = layer->as<StemLayer>();
+      const auto y = torch::conv2d(x, l->conv->weight, {}, 2, 1);
+      want_mean.push_back(0.1 * y.mean({0, 2, 3}));
+      want_var.push_back(0.9 + 0.1 * y.var({0, 2, 3}, /*unbiased=*/true));
+      x = l->forward(x);
+    }
+  }
+  // Reset the statistics touched by the loop above, then run the module.
+  for (const auto& layer : *vit->stem) layer->as<StemLayer>()->norm->reset_running_stats();
+  vit->train();
+  const auto got_train = vit->embed(images);
+  EXPECT_TRUE(torch::allclose(got_train, want_train, 1e-10, 1e-10));
+  for (size_t i = 0; i < vit->stem->size(); ++i) {
+    auto* l = (*vit->stem)[i]->as<StemLayer>();
+    EXPECT_TRUE(torch::allclose(l->norm->running_mean, want_mean[i], 1e-10, 1e-10)) << i;
+    EXPECT_TRUE(torch::allclose(l->norm->running_var, want_var[i], 1e-10, 1e-10)) << i;
+  }
+  // Training mode mixes rows (row 0 changes with row 1); eval mode does not.
+  auto other = images.clone();
+  other[1].mul_(3);
+  EXPECT_FALSE(torch::allclose(vit->embed(other)[0], got_train[0], 1e-6, 1e-6));
+  vit->eval();
+  const auto got_eval = vit->embed(images);
+  EXPECT_TRUE(torch::allclose(got_eval, manual(false), 1e-10, 1e-10));
+  EXPECT_TRUE(torch::allclose(vit->embed(other)[0], got_eval[0], 1e-12, 1e-12));
 }
 
 }  // namespace
@@ -402,6 +490,21 @@ TEST(ModelInfoTest, CommandPrintsCounts) {
 
 namespace coca::model {
 namespace {
+
+TEST(ModelConfigTest, ConvStemNeedsPowerOfTwoPatch) {
+  try {
+    config::load_run_config({}, {"model.vision.stem=conv", "model.vision.patch_size=6",
+                                 "model.vision.image_size=36"});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    std::string all;
+    for (const auto& l : e.lines()) all += l + "\n";
+    EXPECT_NE(all.find("model.vision.stem 'conv' needs a power-of-two model.vision.patch_size"),
+              std::string::npos) << all;
+    EXPECT_NE(all.find("got 6"), std::string::npos) << all;
+  }
+  EXPECT_THROW(config::load_run_config({}, {"model.vision.stem=convnext"}), ConfigError);
+}
 
 TEST(ModelConfigTest, OpenClipLayoutNeedsEmbedDimEqualTextWidth) {
   try {

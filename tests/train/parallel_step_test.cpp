@@ -75,8 +75,10 @@ void expect_same_grads(const Grads& want, const Grads& got) {
   }
 }
 
-void check_layout(const std::string& layout, int64_t batch, int64_t shards, CoCaLoss loss) {
-  const auto cfg = tiny(layout);
+void check_layout(const std::string& layout, int64_t batch, int64_t shards, CoCaLoss loss,
+                  const std::string& stem = "patch") {
+  auto cfg = tiny(layout);
+  cfg.vision.stem = stem;
   model::CoCa m(cfg);
   m->to(torch::kDouble);
   const auto in = make_inputs(cfg, batch);
@@ -94,6 +96,13 @@ void check_layout(const std::string& layout, int64_t batch, int64_t shards, CoCa
   expect_same_grads(want, take_grads(m));
 }
 
+/// BatchNorm statistics after `steps` forwards in train mode.
+std::vector<torch::Tensor> buffers(model::CoCa& m) {
+  std::vector<torch::Tensor> out;
+  for (const auto& b : m->buffers()) out.push_back(b.clone());
+  return out;
+}
+
 class ParallelStepTest : public SeededTest {};
 
 TEST_F(ParallelStepTest, TwoBlocksGiveTheOnePieceGradientPaperLayout) {
@@ -104,6 +113,31 @@ TEST_F(ParallelStepTest, UnevenBlocksGiveTheOnePieceGradientOpenClipLayout) {
   CoCaLoss loss;
   loss.label_smoothing = 0.1;
   check_layout("open_clip", 7, 3, loss);
+}
+
+// The conv stem's BatchNorm mixes rows: the blocks must still see the whole batch's
+// statistics (the gradient through the batch mean and variance included) and update the
+// running statistics once, as the one-piece step does.
+TEST_F(ParallelStepTest, ConvStemBatchNormSeesTheWholeBatch) {
+  check_layout("paper", 6, 2, CoCaLoss{}, "conv");
+  auto cfg = tiny("paper");
+  cfg.vision.stem = "conv";
+  model::CoCa a(cfg);
+  a->to(torch::kDouble);
+  auto b = std::dynamic_pointer_cast<model::CoCaImpl>(a->clone());
+  const auto in = make_inputs(cfg, 5);
+  CoCaLoss loss;
+  loss.pad_id = cfg.text.pad_id;
+  one_piece(a, in, loss);
+  ShardedStepOptions options;
+  options.shards = 2;
+  model::CoCa bm(b);
+  sharded_forward_backward(bm, in.images, in.text, loss, loss.lambda_cap / in.tokens, options);
+  const auto want = buffers(a), got = buffers(bm);
+  ASSERT_EQ(want.size(), 3u * coca::model::conv_stem_channels(cfg.vision).size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(got[i], want[i], 1e-12, 1e-12)) << "buffer " << i;
+  }
 }
 
 TEST_F(ParallelStepTest, SumReductionAndOneRowPerBlock) {

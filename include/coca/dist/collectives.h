@@ -41,6 +41,11 @@ torch::Tensor all_gather_with_grad(const Context& ctx, const torch::Tensor& loca
 /// Copies rank 0's parameters and buffers into every rank's `module`.
 void broadcast_parameters(torch::nn::Module& module, const Context& ctx);
 
+/// Collective. Replaces every floating-point buffer of `module` (BatchNorm running
+/// statistics) by its mean over ranks, so ranks that normalised different batches keep
+/// one model. Integer buffers (num_batches_tracked) advance alike on every rank.
+void average_buffers(torch::nn::Module& module, const Context& ctx);
+
 /// Throws std::runtime_error naming the first parameter (or buffer) whose value differs
 /// from rank 0's, and the rank that differs. Compares exactly (bitwise equal values).
 void check_identical_parameters(const torch::nn::Module& module, const Context& ctx);

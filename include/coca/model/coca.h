@@ -67,6 +67,11 @@ class CoCaImpl : public torch::nn::Cloneable<CoCaImpl> {
   /// images: [B, 3, H, W] float, text: [B, T] int64 (T <= context_length, T >= 2) ->
   /// CoCaOutput from one graph: the decoder reads text_tokens[:, :-1].
   CoCaOutput forward(const torch::Tensor& images, const torch::Tensor& text);
+  /// The same from patch embeddings at the configured image size:
+  /// forward(images, text) == forward_patches(visual->embed(images), text). Lets a caller
+  /// run the embedding (the only op that mixes rows of a batch) once over a whole batch
+  /// and the rest in row blocks.
+  CoCaOutput forward_patches(const torch::Tensor& patches, const torch::Tensor& text);
 
   /// Image tower alone: images [B, 3, H, W] -> {latent [B, E], tokens}.
   ImageEncoding encode_image(const torch::Tensor& images);
@@ -96,6 +101,9 @@ class CoCaImpl : public torch::nn::Cloneable<CoCaImpl> {
   TextTransformer text{nullptr};
   MultimodalDecoder text_decoder{nullptr};
   torch::Tensor logit_scale;  ///< [] log of the inverse temperature, init ln(1/0.07)
+
+ private:
+  CoCaOutput forward_encoded(const ImageEncoding& image, const torch::Tensor& text);
 };
 TORCH_MODULE(CoCa);
 

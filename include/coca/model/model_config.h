@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace coca::model {
 
@@ -16,9 +17,21 @@ struct VisionConfig {
   int64_t heads = 12;        ///< attention heads; width must be divisible by it
   int64_t mlp_dim = 3072;    ///< MLP hidden width
   bool patch_bias = false;   ///< bias in the patch embedding (open_clip: none)
+  /// patch: ViT's patch embedding, one conv with kernel = stride = patch_size (paper,
+  /// open_clip). conv: Xiao et al. 2021's convolutional stem (arXiv 2106.14881): log2(patch)
+  /// 3x3 stride-2 convolutions, each with BatchNorm and ReLU, channels doubling up to the
+  /// width, then conv1 as a 1x1 convolution; patch_size must be a power of two. BatchNorm
+  /// uses each forward call's batch (per rank, like DDP without SyncBatchNorm); the
+  /// trainer averages its running statistics over ranks after every step.
+  std::string stem = "patch";
   bool class_token = true;   ///< prepend a learned class token (open_clip: yes)
   bool checkpoint_activations = false;  ///< recompute block activations in backward
 };
+
+/// Output channels of each 3x3 stride-2 layer of the `conv` stem: width / (patch / 2),
+/// doubling, log2(patch) layers, the last one `width` (16 px, width 768: 96, 192, 384, 768).
+/// Empty for the `patch` stem.
+std::vector<int64_t> conv_stem_channels(const VisionConfig& vision);
 
 /// Unimodal text decoder (causal, no cross-attention; open_clip `text`).
 struct TextConfig {
