@@ -6,7 +6,7 @@ Trains a plain ViT of the coca_demo size (64 px, patch 8, width 128, 4 layers, 4
 "<colour> <shape>" classifier on the demo's WebDataset shards, with AdamW, 5% warm-up +
 cosine decay and label smoothing 0.1 (configs/finetune/demo_probe.yaml's optimiser, schedule and
 smoothing, but from random weights and without its EMA), and prints top-1 on the held-out images
-that hold one shape group. `--stem conv-bn|conv-gn` swaps the patch embedding for a
+that hold one shape group. `--stem conv-bn|conv-gn|conv-ln|conv-none` swaps the patch embedding for a
 convolutional stem. It shares no code with coca; it exists so the README's statement "a tiny ViT learns
 shape slowly at this compute" rests on more than our own implementation.
 
