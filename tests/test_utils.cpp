@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "coca/common/error.h"
+#include "coca/config/config_io.h"
 #include "coca/data/text_corpus.h"
 #include "coca/data/tokenizer.h"
 #include <unistd.h>
@@ -14,6 +16,16 @@
 #include <sys/wait.h>
 
 namespace coca::testing {
+
+std::vector<std::string> error_lines(const std::vector<std::string>& files,
+                                     const std::vector<std::string>& overrides) {
+  try {
+    config::load_run_config(files, overrides);
+  } catch (const ConfigError& e) {
+    return e.lines();
+  }
+  return {};
+}
 
 void SeededTest::SetUp() { torch::manual_seed(0); }
 

@@ -7,8 +7,14 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace coca::testing {
+
+/// The lines of the ConfigError that load_run_config(files, overrides) throws; empty
+/// when the config loads.
+std::vector<std::string> error_lines(const std::vector<std::string>& files,
+                                     const std::vector<std::string>& overrides);
 
 /// Seeds LibTorch before each test.
 class SeededTest : public ::testing::Test {

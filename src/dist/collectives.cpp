@@ -100,30 +100,36 @@ torch::Tensor all_gather_with_grad(const Context& ctx, const torch::Tensor& loca
   return AllGatherWithGrad::apply(local, &ctx);
 }
 
+namespace {
+
+/// Runs an in-place collective on t, through a contiguous copy where t is not contiguous.
+template <class Collective>
+void in_place(torch::Tensor t, const Collective& collective) {
+  if (t.is_contiguous()) {
+    collective(t);
+  } else {
+    torch::Tensor c = t.contiguous();
+    collective(c);
+    t.copy_(c);
+  }
+}
+
+}  // namespace
+
 void broadcast_parameters(torch::nn::Module& module, const Context& ctx) {
   if (!ctx.distributed()) return;
   torch::NoGradGuard no_grad;
-  auto sync = [&](torch::Tensor t) {
-    if (t.is_contiguous()) {
-      broadcast_(ctx, t, 0);
-    } else {
-      torch::Tensor c = t.contiguous();
-      broadcast_(ctx, c, 0);
-      t.copy_(c);
-    }
-  };
-  for (auto& p : module.parameters()) sync(p);
-  for (auto& b : module.buffers()) sync(b);
+  const auto sync = [&](torch::Tensor& t) { broadcast_(ctx, t, 0); };
+  for (auto& p : module.parameters()) in_place(p, sync);
+  for (auto& b : module.buffers()) in_place(b, sync);
 }
 
 void average_buffers(torch::nn::Module& module, const Context& ctx) {
   if (!ctx.distributed()) return;
   torch::NoGradGuard no_grad;
+  const auto mean = [&](torch::Tensor& t) { all_reduce_mean_(ctx, t); };
   for (auto& b : module.buffers()) {
-    if (!b.is_floating_point()) continue;
-    torch::Tensor c = b.contiguous();
-    all_reduce_mean_(ctx, c);
-    if (!c.is_same(b)) b.copy_(c);
+    if (b.is_floating_point()) in_place(b, mean);
   }
 }
 

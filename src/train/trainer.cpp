@@ -101,7 +101,6 @@ struct Trainer::Impl {
   dist::Context ctx;
   int64_t local_batch = 0;  // train.batch_size / world_size
   int64_t batch_shards = 1;  // runtime.batch_shards resolved (parallel_step.h)
-  bool has_buffers = false;  // BatchNorm statistics to average over ranks after each step
   torch::Device device{torch::kCPU};
   std::shared_ptr<const data::Tokenizer> tokenizer;
   std::vector<std::shared_ptr<const data::Source>> sources;
@@ -180,7 +179,6 @@ struct Trainer::Impl {
       load_model_weights(model, resolve_checkpoint(cfg.train.init_from));
       log::info("[train] initialised weights from {}", cfg.train.init_from);
     }
-    has_buffers = ctx.distributed() && !model->buffers().empty();
     if (ctx.distributed()) {
       dist::broadcast_parameters(*model, ctx);
       if (cfg.dist.check_params) dist::check_identical_parameters(*model, ctx);
@@ -373,7 +371,7 @@ struct Trainer::Impl {
     }
     if (sharded) sharded->step();
     else optimizer->step();
-    if (has_buffers) dist::average_buffers(*model, ctx);
+    dist::average_buffers(*model, ctx);  // BatchNorm statistics; no-op on one process
     if (clamp_enabled(cfg)) clamp_logit_scale_(model->logit_scale);
     scheduler->step();
     stats.logit_scale = model->logit_scale.exp().item<double>();

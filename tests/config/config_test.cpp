@@ -7,18 +7,9 @@
 namespace coca::config {
 namespace {
 
+using coca::testing::error_lines;
 using coca::testing::TempDir;
 using coca::testing::write_file;
-
-std::vector<std::string> error_lines(const std::vector<std::string>& files,
-                                     const std::vector<std::string>& overrides) {
-  try {
-    load_run_config(files, overrides);
-  } catch (const ConfigError& e) {
-    return e.lines();
-  }
-  return {};
-}
 
 TEST(ConfigTest, DefaultsFollowThePaper) {
   const RunConfig cfg = load_run_config({}, {});

@@ -491,32 +491,29 @@ TEST(ModelInfoTest, CommandPrintsCounts) {
 namespace coca::model {
 namespace {
 
+/// The error lines of a config with these overrides, joined; a config that loads fails.
+std::string config_errors(const std::vector<std::string>& overrides) {
+  const auto lines = coca::testing::error_lines({}, overrides);
+  EXPECT_FALSE(lines.empty()) << "expected ConfigError";
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  return all;
+}
+
 TEST(ModelConfigTest, ConvStemNeedsPowerOfTwoPatch) {
-  try {
-    config::load_run_config({}, {"model.vision.stem=conv", "model.vision.patch_size=6",
-                                 "model.vision.image_size=36"});
-    FAIL() << "expected ConfigError";
-  } catch (const ConfigError& e) {
-    std::string all;
-    for (const auto& l : e.lines()) all += l + "\n";
-    EXPECT_NE(all.find("model.vision.stem 'conv' needs a power-of-two model.vision.patch_size"),
-              std::string::npos) << all;
-    EXPECT_NE(all.find("got 6"), std::string::npos) << all;
-  }
+  const auto all = config_errors({"model.vision.stem=conv", "model.vision.patch_size=6",
+                                  "model.vision.image_size=36"});
+  EXPECT_NE(all.find("model.vision.stem 'conv' needs a power-of-two model.vision.patch_size"),
+            std::string::npos) << all;
+  EXPECT_NE(all.find("got 6"), std::string::npos) << all;
   EXPECT_THROW(config::load_run_config({}, {"model.vision.stem=convnext"}), ConfigError);
 }
 
 TEST(ModelConfigTest, OpenClipLayoutNeedsEmbedDimEqualTextWidth) {
-  try {
-    config::load_run_config({}, {"model.layout=open_clip", "model.pooler.mode=single",
-                                 "model.embed_dim=256"});
-    FAIL() << "expected ConfigError";
-  } catch (const ConfigError& e) {
-    std::string all;
-    for (const auto& l : e.lines()) all += l + "\n";
-    EXPECT_NE(all.find("model.embed_dim (256) must equal model.text.width (768)"), std::string::npos)
-        << all;
-  }
+  const auto all = config_errors({"model.layout=open_clip", "model.pooler.mode=single",
+                                  "model.embed_dim=256"});
+  EXPECT_NE(all.find("model.embed_dim (256) must equal model.text.width (768)"), std::string::npos)
+      << all;
 }
 
 }  // namespace
