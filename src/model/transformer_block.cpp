@@ -9,8 +9,13 @@
 
 namespace coca::model {
 
-torch::nn::LayerNorm make_layer_norm(int64_t width) {
-  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(1e-5));
+torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
+  const auto dtype = weight.defined() ? weight.scalar_type() : x.scalar_type();
+  return torch::nn::LayerNormImpl::forward(x.scalar_type() == dtype ? x : x.to(dtype));
+}
+
+LayerNorm make_layer_norm(int64_t width) {
+  return LayerNorm(torch::nn::LayerNormOptions({width}).eps(1e-5));
 }
 
 // ---------------------------------------------------------------------------

@@ -41,7 +41,9 @@ void StemLayerImpl::reset() {
 }
 
 torch::Tensor StemLayerImpl::forward(const torch::Tensor& x) {
-  return torch::relu(norm->forward(conv->forward(x)));
+  // Under autocast the convolution runs in bf16; BatchNorm normalises (and updates its
+  // running statistics) in its parameters' float32, as LayerNorm does.
+  return torch::relu(norm->forward(conv->forward(x).to(norm->weight.scalar_type())));
 }
 
 VisionTransformerImpl::VisionTransformerImpl(const CoCaConfig& config_) : config(config_) {

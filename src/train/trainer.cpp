@@ -137,12 +137,6 @@ struct Trainer::Impl {
     }
     local_batch = cfg.train.batch_size / ctx.world_size;
     device = ctx.device.is_cuda() ? ctx.device : pick_device(cfg.train.device);
-    if (cfg.train.precision == "bf16" && !device.is_cuda() && !COCA_TORCH_AT_LEAST(2, 0)) {
-      // LibTorch 1.13's CPU autocast has no fp32 policy for layer_norm, and its CPU
-      // LayerNorm rejects bf16 inputs with fp32 weights.
-      throw ConfigError("train.precision: bf16 autocast on the CPU is not supported by this "
-                        "LibTorch (" TORCH_VERSION "); use fp32 here, bf16 on CUDA");
-    }
     const bool whole_batch =
         cfg.train.micro_batch_size == 0 || cfg.train.micro_batch_size >= local_batch;
     if (cfg.runtime.batch_shards > 1 && (ctx.distributed() || !whole_batch)) {

@@ -17,6 +17,28 @@ using coca::testing::SeededTest;
 
 class AttentionTest : public SeededTest {};
 
+TEST_F(AttentionTest, LayerNormNormalisesBf16InputsInFloat32) {
+  auto ln = make_layer_norm(8);
+  {
+    torch::NoGradGuard no_grad;
+    ln->weight.uniform_(0.5, 1.5);
+    ln->bias.uniform_(-1, 1);
+  }
+  const auto x = torch::randn({3, 5, 8}).to(torch::kBFloat16);
+  const auto y = ln(x);
+  EXPECT_EQ(y.scalar_type(), torch::kFloat);
+  // LayerNorm's formula on the bf16 values, written out in float64.
+  const auto xd = x.to(torch::kDouble);
+  const auto mean = xd.mean(-1, true);
+  const auto var = (xd - mean).pow(2).mean(-1, true);
+  const auto want = (xd - mean) / (var + 1e-5).sqrt() * ln->weight.to(torch::kDouble) +
+                    ln->bias.to(torch::kDouble);
+  EXPECT_TRUE(torch::allclose(y.to(torch::kDouble), want, 1e-5, 1e-5));
+  // Same-dtype inputs take LibTorch's LayerNorm unchanged.
+  const auto xf = torch::randn({4, 8});
+  EXPECT_TRUE(torch::equal(ln(xf), torch::layer_norm(xf, {8}, ln->weight, ln->bias, 1e-5)));
+}
+
 /// Copies our parameters into LibTorch's MultiheadAttention (same layout and names).
 torch::nn::MultiheadAttention torch_twin(MultiheadAttention& ours, int64_t kdim) {
   auto opts = torch::nn::MultiheadAttentionOptions(ours->options.embed_dim, ours->options.heads);

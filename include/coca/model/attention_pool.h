@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "coca/model/attention.h"
+#include "coca/model/transformer_block.h"
 
 namespace coca::model {
 
@@ -36,8 +37,8 @@ class AttentionPoolImpl : public torch::nn::Cloneable<AttentionPoolImpl> {
   AttentionPoolOptions options;
   torch::Tensor query;  ///< [Q, D]
   MultiheadAttention attn{nullptr};
-  torch::nn::LayerNorm ln_q{nullptr};
-  torch::nn::LayerNorm ln_k{nullptr};
+  LayerNorm ln_q{nullptr};
+  LayerNorm ln_k{nullptr};
 };
 TORCH_MODULE(AttentionPool);
 

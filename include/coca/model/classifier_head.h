@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "coca/model/attention_pool.h"
+#include "coca/model/transformer_block.h"
 
 namespace coca::model {
 
@@ -35,7 +36,7 @@ class ClassifierHeadImpl : public torch::nn::Cloneable<ClassifierHeadImpl> {
 
   ClassifierHeadOptions options;
   AttentionPool pool{nullptr};
-  torch::nn::LayerNorm ln{nullptr};
+  LayerNorm ln{nullptr};
   torch::nn::Linear head{nullptr};
 };
 TORCH_MODULE(ClassifierHead);

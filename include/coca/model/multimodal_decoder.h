@@ -43,7 +43,7 @@ class MultimodalDecoderImpl : public torch::nn::Cloneable<MultimodalDecoderImpl>
   CoCaConfig config;
   torch::nn::ModuleList resblocks{nullptr};   ///< ResidualAttentionBlock | DecoderLayer
   torch::nn::ModuleList cross_attn{nullptr};  ///< open_clip layout only
-  torch::nn::LayerNorm ln_final{nullptr};
+  LayerNorm ln_final{nullptr};
   torch::Tensor text_projection;  ///< [W, V] (untied only)
 };
 TORCH_MODULE(MultimodalDecoder);

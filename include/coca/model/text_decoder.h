@@ -55,7 +55,7 @@ class TextTransformerImpl : public torch::nn::Cloneable<TextTransformerImpl> {
   torch::Tensor positional_embedding;  ///< [T + 1, W]
   torch::Tensor cls_emb;               ///< [W]
   Transformer transformer{nullptr};
-  torch::nn::LayerNorm ln_final{nullptr};
+  LayerNorm ln_final{nullptr};
   torch::Tensor text_projection;  ///< [W, E]
 };
 TORCH_MODULE(TextTransformer);

@@ -17,8 +17,19 @@
 
 namespace coca::model {
 
+/// LayerNorm that normalises bf16/fp16 activations in its parameters' dtype
+/// (float32) and returns that dtype: the fp32 policy LibTorch >= 2.0 autocast applies to
+/// layer_norm, which 1.13's CPU autocast lacks (its CPU LayerNorm rejects bf16 inputs with
+/// fp32 weights). The residual stream around it thus stays in float32 under autocast.
+class LayerNormImpl : public torch::nn::LayerNormImpl {
+ public:
+  using torch::nn::LayerNormImpl::LayerNormImpl;
+  torch::Tensor forward(const torch::Tensor& x);
+};
+TORCH_MODULE(LayerNorm);
+
 /// LayerNorm over the last dimension with eps 1e-5 (PyTorch's and open_clip's default).
-torch::nn::LayerNorm make_layer_norm(int64_t width);
+LayerNorm make_layer_norm(int64_t width);
 
 /// Sizes of a residual block.
 struct BlockOptions {
@@ -52,10 +63,10 @@ class ResidualAttentionBlockImpl : public torch::nn::Cloneable<ResidualAttention
                                   const torch::Tensor& v);
 
   BlockOptions options;
-  torch::nn::LayerNorm ln_1{nullptr};
+  LayerNorm ln_1{nullptr};
   MultiheadAttention attn{nullptr};
-  torch::nn::LayerNorm ln_1_kv{nullptr};  ///< cross-attention blocks only
-  torch::nn::LayerNorm ln_2{nullptr};
+  LayerNorm ln_1_kv{nullptr};  ///< cross-attention blocks only
+  LayerNorm ln_2{nullptr};
   Mlp mlp{nullptr};
 };
 TORCH_MODULE(ResidualAttentionBlock);
@@ -85,12 +96,12 @@ class DecoderLayerImpl : public torch::nn::Cloneable<DecoderLayerImpl> {
                                const torch::Tensor& memory_v);
 
   BlockOptions options;
-  torch::nn::LayerNorm ln_1{nullptr};
+  LayerNorm ln_1{nullptr};
   MultiheadAttention attn{nullptr};
-  torch::nn::LayerNorm ln_cross{nullptr};
-  torch::nn::LayerNorm ln_cross_kv{nullptr};
+  LayerNorm ln_cross{nullptr};
+  LayerNorm ln_cross_kv{nullptr};
   MultiheadAttention cross_attn{nullptr};
-  torch::nn::LayerNorm ln_2{nullptr};
+  LayerNorm ln_2{nullptr};
   Mlp mlp{nullptr};
 };
 TORCH_MODULE(DecoderLayer);

@@ -91,11 +91,11 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   torch::nn::Conv2d conv1{nullptr};     ///< patch embedding, or the stem's 1x1 projection
   torch::Tensor class_embedding;       ///< [Dv] (vision.class_token only)
   torch::Tensor positional_embedding;  ///< [(1) + grid^2, Dv]
-  torch::nn::LayerNorm ln_pre{nullptr};
+  LayerNorm ln_pre{nullptr};
   Transformer transformer{nullptr};
   AttentionPool attn_pool{nullptr};              ///< Q queries over the ViT tokens
   AttentionPool attn_pool_contrastive{nullptr};  ///< 1 query (cascade/parallel)
-  torch::nn::LayerNorm ln_post{nullptr};         ///< [Dt]
+  LayerNorm ln_post{nullptr};         ///< [Dt]
   torch::Tensor proj;                            ///< [Dt, E], used as x @ proj
 };
 TORCH_MODULE(VisionTransformer);
