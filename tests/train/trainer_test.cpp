@@ -4,8 +4,6 @@
 #include <csignal>
 #include <fstream>
 
-#include "coca/common/compat.h"
-#include "coca/common/error.h"
 #include "coca/config/config_io.h"
 #include "coca/data/sources.h"
 #include "coca/data/tokenizer.h"
