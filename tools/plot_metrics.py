@@ -19,6 +19,9 @@ import os
 import sys
 
 
+UNBOUNDED = {"cider"}  # eval metrics that are not fractions in [0, 1]
+
+
 def load(path):
     records = []
     with open(path, encoding="utf-8") as f:
@@ -127,14 +130,26 @@ def main():
     if evals:
         names = [k for k in evals[-1] if k not in skip and not k.endswith(("_images", "_texts"))]
         fig, ax = plt.subplots(figsize=(7, 4))
+        ax2 = None
         for name in names:
             xs, ys = series(records, "eval", name)
-            if xs:
+            if not xs:
+                continue
+            if name in UNBOUNDED:  # CIDEr-D is 0..10, the rest are fractions: its own axis
+                ax2 = ax2 or ax.twinx()
+                ax2.plot(xs, ys, "s--", color="black", label=name)
+                ax2.set_ylabel(", ".join(n for n in names if n in UNBOUNDED))
+            else:
                 ax.plot(xs, ys, "o-", label=name)
         ax.set_xlabel("step")
+        ax.set_ylabel("accuracy / recall / BLEU (fraction)")
         ax.set_title(f"{run}: eval metrics")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
+        handles, labels = ax.get_legend_handles_labels()
+        if ax2:
+            h2, l2 = ax2.get_legend_handles_labels()
+            handles, labels = handles + h2, labels + l2
+        ax.legend(handles, labels, fontsize=7, ncol=2)
         save(fig, "eval.png")
     elif os.path.isfile(final):
         with open(final, encoding="utf-8") as f:

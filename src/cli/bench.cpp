@@ -97,11 +97,13 @@ Subcommand add_bench(CLI::App& root) {
     int64_t batch = 8;
     int64_t max_len = 30;
     int64_t beams = 1;
+    bool bf16 = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* app = root.add_subcommand("bench", "measured throughput benchmarks");
   app->require_subcommand(1);
-  CLI::App* gemm = app->add_subcommand("gemm", "fp32 matrix-multiply GFLOP/s of this machine");
+  CLI::App* gemm = app->add_subcommand("gemm", "matrix-multiply GFLOP/s of this machine");
+  gemm->add_flag("--bf16", args->bf16, "bfloat16 operands (oneDNN) instead of fp32 (BLAS)");
   gemm->add_option("--size", args->size, "square matrix side")->check(CLI::PositiveNumber);
   gemm->add_option("--iters", args->iters, "timed repetitions")->check(CLI::PositiveNumber);
   gemm->add_option("--threads", args->threads, "compute threads (0 = all cores)")
@@ -208,12 +210,12 @@ Subcommand add_bench(CLI::App& root) {
     }
     if (gemm->parsed()) {
       std::cout << "[bench] " << runtime::thread_summary() << "\n";
-      const auto m = measure_gemm({args->size, args->size, args->size}, args->iters);
+      const auto m = measure_gemm({args->size, args->size, args->size}, args->iters, args->bf16);
       std::cout << fmt::format(
-          "[bench] gemm {}x{}x{}: median {:.3f} ms, {:.1f} GFLOP/s (fastest {:.3f} ms, {:.1f} "
+          "[bench] gemm {}x{}x{} {}: median {:.3f} ms, {:.1f} GFLOP/s (fastest {:.3f} ms, {:.1f} "
           "GFLOP/s)\n",
-          args->size, args->size, args->size, m.seconds_median * 1e3, m.gflops,
-          m.seconds_min * 1e3, m.peak_gflops);
+          args->size, args->size, args->size, args->bf16 ? "bf16" : "fp32",
+          m.seconds_median * 1e3, m.gflops, m.seconds_min * 1e3, m.peak_gflops);
     }
     return 0;
   };

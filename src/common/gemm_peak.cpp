@@ -27,11 +27,12 @@ GemmMeasurement summarise(const GemmShape& shape, std::vector<double> times, int
 
 }  // namespace
 
-GemmMeasurement measure_gemm(const GemmShape& shape, int64_t iters) {
+GemmMeasurement measure_gemm(const GemmShape& shape, int64_t iters, bool bf16) {
   torch::NoGradGuard no_grad;
-  const auto a = torch::randn({shape.m, shape.k});
-  const auto b = torch::randn({shape.k, shape.n});
-  auto c = torch::empty({shape.m, shape.n});
+  const auto dtype = bf16 ? torch::kBFloat16 : torch::kFloat;
+  const auto a = torch::randn({shape.m, shape.k}).to(dtype);
+  const auto b = torch::randn({shape.k, shape.n}).to(dtype);
+  auto c = torch::empty({shape.m, shape.n}, dtype);
   torch::mm_out(c, a, b);  // warm-up: thread pools, page faults
   std::vector<double> times;
   times.reserve(static_cast<size_t>(std::max<int64_t>(iters, 1)));
@@ -44,15 +45,17 @@ GemmMeasurement measure_gemm(const GemmShape& shape, int64_t iters) {
   return summarise(shape, std::move(times), 1);
 }
 
-GemmMeasurement measure_gemm_concurrent(const GemmShape& shape, int64_t iters, int64_t workers) {
+GemmMeasurement measure_gemm_concurrent(const GemmShape& shape, int64_t iters, int64_t workers,
+                                        bool bf16) {
   torch::NoGradGuard no_grad;
+  const auto dtype = bf16 ? torch::kBFloat16 : torch::kFloat;
   const int64_t n = std::max<int64_t>(workers, 1);
   const int64_t rounds = std::max<int64_t>(iters, 1);
   std::vector<torch::Tensor> a, b, c;
   for (int64_t w = 0; w < n; ++w) {
-    a.push_back(torch::randn({shape.m, shape.k}));
-    b.push_back(torch::randn({shape.k, shape.n}));
-    c.push_back(torch::empty({shape.m, shape.n}));
+    a.push_back(torch::randn({shape.m, shape.k}).to(dtype));
+    b.push_back(torch::randn({shape.k, shape.n}).to(dtype));
+    c.push_back(torch::empty({shape.m, shape.n}, dtype));
   }
   runtime::ScopedBlasThreads blas(1);
   std::vector<double> times;

@@ -157,14 +157,18 @@ EvalResults evaluate(model::CoCa& model, const data::Tokenizer& tokenizer,
     if (texts.empty()) {
       throw ConfigError("eval.retrieval: no captioned samples in '" + ev.retrieval.path + "'");
     }
+    // Captions that are the same string are one query with several right images.
+    const auto groups = identical_text_groups(texts);
     const auto r = retrieval_recall(torch::cat(image_features),
                                     embed_texts(model, tokenizer, texts, batch),
-                                    torch::tensor(text_image));
+                                    torch::tensor(text_image), groups);
     const char* ks[] = {"r1", "r5", "r10"};
     for (int i = 0; i < 3; ++i) out.metrics.emplace_back(std::string("i2t_") + ks[i], r.image_to_text[i]);
     for (int i = 0; i < 3; ++i) out.metrics.emplace_back(std::string("t2i_") + ks[i], r.text_to_image[i]);
     out.metrics.emplace_back("retrieval_images", static_cast<double>(r.images));
     out.metrics.emplace_back("retrieval_texts", static_cast<double>(r.texts));
+    out.metrics.emplace_back("retrieval_distinct_texts",
+                             static_cast<double>(groups.max().item<int64_t>() + 1));
   }
 
   if (!ev.captioning.type.empty()) {
@@ -199,8 +203,8 @@ EvalResults evaluate(model::CoCa& model, const data::Tokenizer& tokenizer,
 }
 
 std::string format_results(const EvalResults& results) {
-  std::string out = fmt::format("{:<20} {:>10}\n", "metric", "value");
-  for (const auto& [k, v] : results.metrics) out += fmt::format("{:<20} {:>10.4f}\n", k, v);
+  std::string out = fmt::format("{:<24} {:>10}\n", "metric", "value");
+  for (const auto& [k, v] : results.metrics) out += fmt::format("{:<24} {:>10.4f}\n", k, v);
   for (const auto& e : results.examples) {
     out += fmt::format("example {}: \"{}\" (reference: \"{}\")\n", e.key, e.generated, e.reference);
   }

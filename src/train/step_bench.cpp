@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "coca/common/compat.h"
 #include "coca/common/gemm_peak.h"
 #include "coca/common/runtime.h"
 #include "coca/model/coca.h"
@@ -33,7 +34,7 @@ double median(std::vector<double> v) {
 /// GFLOP/s this machine reaches on the step's GEMMs: each representative shape (MLP and
 /// attention projections of each tower, output logits) is timed, and the limit is the
 /// FLOP-weighted harmonic mean, i.e. total GEMM FLOPs / total time at those speeds.
-double gemm_limit(const model::CoCaConfig& m, int64_t batch, int64_t threads) {
+double gemm_limit(const model::CoCaConfig& m, int64_t batch, int64_t threads, bool bf16) {
   const auto& v = m.vision;
   const auto& t = m.text;
   const int64_t n_img = (v.image_size / v.patch_size) * (v.image_size / v.patch_size) +
@@ -67,12 +68,12 @@ double gemm_limit(const model::CoCaConfig& m, int64_t batch, int64_t threads) {
     const auto iters = static_cast<int64_t>(std::clamp(0.05 * 2e11 / gemm_flops, 5.0, 200.0));
     double best = 0;
     for (int round = 0; round < 2; ++round) {
-      best = std::max(best, measure_gemm(item.shape, iters).peak_gflops);
+      best = std::max(best, measure_gemm(item.shape, iters, bf16).peak_gflops);
       if (threads > 1) {
         // Each worker's share of the rows, as a step split into `threads` blocks has.
         GemmShape part = item.shape;
         part.m = std::max<int64_t>(1, part.m / threads);
-        best = std::max(best, measure_gemm_concurrent(part, iters, threads).peak_gflops);
+        best = std::max(best, measure_gemm_concurrent(part, iters, threads, bf16).peak_gflops);
       }
     }
     total_flops += item.flops;
@@ -90,6 +91,8 @@ StepBenchResult bench_step(const config::RunConfig& cfg, const StepBenchOptions&
   r.text_length = cfg.model.text.context_length;
   r.optimizer = cfg.optim.name;
   r.threads = runtime::thread_summary();
+  r.precision = cfg.train.precision;
+  const bool bf16 = r.precision == "bf16";
   torch::manual_seed(cfg.train.seed);
   model::CoCa model(cfg.model);
   model->train();
@@ -115,12 +118,18 @@ StepBenchResult bench_step(const config::RunConfig& cfg, const StepBenchOptions&
       ShardedStepOptions sharded;
       sharded.shards = r.shards;
       sharded.threads_per_shard = std::max(1, at::get_num_threads() / static_cast<int>(r.shards));
+      sharded.bf16 = bf16;
       (void)sharded_forward_backward(model, images, text, loss, loss.lambda_cap / tokens, sharded);
       t_fwd = ms_since(t0);
     } else {
-      const auto out = model->forward(images, text);
+      // As the trainer: bf16 autocast over the forward, the losses in fp32.
+      const auto out = [&] {
+        compat::AutocastGuard autocast(/*cuda=*/false, at::kBFloat16, bf16);
+        return model->forward(images, text);
+      }();
       const auto parts =
-          loss(out.image_features, out.text_features, out.logit_scale, out.logits, text);
+          loss(out.image_features.to(torch::kFloat), out.text_features.to(torch::kFloat),
+               out.logit_scale.to(torch::kFloat), out.logits.to(torch::kFloat), text);
       (void)parts.total.item<float>();
       t_fwd = ms_since(t0);
       const auto t1 = Clock::now();
@@ -149,14 +158,15 @@ StepBenchResult bench_step(const config::RunConfig& cfg, const StepBenchOptions&
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
   r.peak_rss_mib = usage.ru_maxrss / 1024.0;  // measured before the GEMM probe allocates
-  r.gemm_limit_gflops = gemm_limit(cfg.model, r.batch, at::get_num_threads());
+  r.gemm_limit_gflops = gemm_limit(cfg.model, r.batch, at::get_num_threads(), bf16);
   return r;
 }
 
 std::string format_step_bench(const config::RunConfig& cfg, const StepBenchResult& r) {
   std::string out;
-  out += fmt::format("model {} ({} layout), optimizer {}, batch {}, text {}, {}\n", cfg.model.name,
-                     cfg.model.layout, r.optimizer, r.batch, r.text_length, r.threads);
+  out += fmt::format("model {} ({} layout), optimizer {}, batch {}, text {}, {}, {}\n",
+                     cfg.model.name, cfg.model.layout, r.optimizer, r.batch, r.text_length,
+                     r.precision == "bf16" ? "bf16 autocast" : "fp32", r.threads);
   out += fmt::format("step       median {:.1f} ms (min {:.1f}, max {:.1f}) over {} steps\n",
                      r.median_ms, r.min_ms, r.max_ms, r.steps);
   if (r.shards > 1) {
@@ -171,9 +181,10 @@ std::string format_step_bench(const config::RunConfig& cfg, const StepBenchResul
   out += fmt::format("FLOPs      {:.3f} GFLOP per sample (3 x forward), {:.1f} GFLOP/s achieved\n",
                      r.flops_per_sample / 1e9, r.achieved_gflops);
   out += fmt::format("memory     peak RSS {:.0f} MiB\n", r.peak_rss_mib);
-  out += fmt::format("GEMM limit {:.1f} GFLOP/s on this model's GEMM shapes, measured now: the step "
-                     "runs at {:.0f}% of this machine's GEMM limit\n",
-                     r.gemm_limit_gflops, 100.0 * r.achieved_gflops / r.gemm_limit_gflops);
+  out += fmt::format("GEMM limit {:.1f} GFLOP/s on this model's GEMM shapes in {}, measured now: "
+                     "the step runs at {:.0f}% of this machine's GEMM limit\n",
+                     r.gemm_limit_gflops, r.precision,
+                     100.0 * r.achieved_gflops / r.gemm_limit_gflops);
   return out;
 }
 

@@ -119,11 +119,14 @@ TEST_F(EvalTest, EvaluateRunsEveryTaskWithNumbersInRange) {
   EXPECT_EQ(names, (std::vector<std::string>{"zero_shot_top1", "zero_shot_top5",
                                              "zero_shot_images", "i2t_r1", "i2t_r5", "i2t_r10",
                                              "t2i_r1", "t2i_r5", "t2i_r10", "retrieval_images",
-                                             "retrieval_texts", "bleu1", "bleu4", "cider",
+                                             "retrieval_texts", "retrieval_distinct_texts",
+                                             "bleu1", "bleu4", "cider",
                                              "captioning_images"}));
   EXPECT_EQ(r.at("zero_shot_images"), single_label_scenes(4, 60, 32, 10));
   EXPECT_EQ(r.at("retrieval_images"), 10);
   EXPECT_EQ(r.at("retrieval_texts"), 10);  // one caption per synthetic image
+  EXPECT_GE(r.at("retrieval_distinct_texts"), 1);
+  EXPECT_LE(r.at("retrieval_distinct_texts"), 10);
   EXPECT_EQ(r.at("captioning_images"), 10);
   EXPECT_LE(r.at("zero_shot_top1"), r.at("zero_shot_top5"));
   EXPECT_LE(r.at("i2t_r1"), r.at("i2t_r5"));
@@ -133,7 +136,7 @@ TEST_F(EvalTest, EvaluateRunsEveryTaskWithNumbersInRange) {
   for (const auto& [k, v] : r.metrics) {
     EXPECT_TRUE(std::isfinite(v)) << k;
     EXPECT_GE(v, 0.0) << k;
-    if (k != "cider" && k.find("images") == std::string::npos && k != "retrieval_texts") {
+    if (k != "cider" && k.find("images") == std::string::npos && k.find("texts") == std::string::npos) {
       EXPECT_LE(v, 1.0) << k;
     }
   }

@@ -75,5 +75,30 @@ TEST(RetrievalTest, RecallAtKCountsEveryCaptionOfAnImage) {
   EXPECT_EQ(r.texts, 3);
 }
 
+TEST(RetrievalTest, IdenticalTextsAreOneQueryWithSeveralRightAnswers) {
+  // Images 0 and 1 are both captioned "a red circle" (texts 0 and 1, the same string, so
+  // the same embedding); image 2 is "a blue square" (text 2).
+  const auto images = rows({{1, 0}, {0.8f, 0.6f}, {0, 1}});
+  const auto texts = rows({{1, 0.1f}, {1, 0.1f}, {0.1f, 1}});
+  const auto owner = torch::tensor({0, 1, 2}, torch::kLong);
+  // Pairs only: text 1 ranks image 0 above its own image 1 -> t2i R@1 2/3.
+  const auto pairs = retrieval_recall(images, texts, owner);
+  EXPECT_DOUBLE_EQ(pairs.text_to_image[0], 2.0 / 3);
+  // Grouped: image 0 is a right answer for text 1 as well -> every text hits at 1.
+  const auto groups = identical_text_groups({"a red circle", "a red circle", "a blue square"});
+  EXPECT_TRUE(groups.equal(torch::tensor({0, 0, 1}, torch::kLong)));
+  const auto grouped = retrieval_recall(images, texts, owner, groups);
+  EXPECT_DOUBLE_EQ(grouped.text_to_image[0], 1.0);
+  EXPECT_DOUBLE_EQ(grouped.image_to_text[0], 1.0);
+  // A group only adds right answers; it does not forgive a wrong one. Move image 1 onto
+  // "a blue square": its best text is text 2 (cos 1.0), not in its group -> i2t miss; and
+  // text 2 now ranks image 1 (1.0) above its own image 2 (0.995) -> t2i miss.
+  const auto moved = rows({{1, 0}, {0.1f, 1}, {0, 1}});
+  const auto m = retrieval_recall(moved, texts, owner, groups);
+  EXPECT_DOUBLE_EQ(m.image_to_text[0], 2.0 / 3);
+  EXPECT_DOUBLE_EQ(m.text_to_image[0], 2.0 / 3);
+  EXPECT_DOUBLE_EQ(m.text_to_image[1], 1.0);
+}
+
 }  // namespace
 }  // namespace coca::eval

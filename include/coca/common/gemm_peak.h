@@ -21,14 +21,16 @@ struct GemmMeasurement {
   double peak_gflops = 0;     ///< 2*m*k*n / seconds_min / 1e9 (a limit: noise only slows)
 };
 
-/// Times fp32 C = A @ B on the CPU (LibTorch's BLAS) `iters` times after one warm-up;
-/// reports the median and the fastest repetition.
-GemmMeasurement measure_gemm(const GemmShape& shape, int64_t iters);
+/// Times C = A @ B on the CPU `iters` times after one warm-up, in fp32 (LibTorch's BLAS) or,
+/// with `bf16`, in bfloat16 (oneDNN, as bf16 autocast runs a step's GEMMs); reports the
+/// median and the fastest repetition.
+GemmMeasurement measure_gemm(const GemmShape& shape, int64_t iters, bool bf16 = false);
 
 /// The same GEMM run as `workers` independent copies at once, one thread each (one
 /// intra-op and one BLAS thread per worker), as runtime.batch_shards runs a step:
 /// `gflops` is the combined rate of all workers over the median of `iters` rounds,
 /// `peak_gflops` over the fastest round.
-GemmMeasurement measure_gemm_concurrent(const GemmShape& shape, int64_t iters, int64_t workers);
+GemmMeasurement measure_gemm_concurrent(const GemmShape& shape, int64_t iters, int64_t workers,
+                                        bool bf16 = false);
 
 }  // namespace coca

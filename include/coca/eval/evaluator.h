@@ -26,7 +26,9 @@ struct CaptionExample {
 struct EvalResults {
   /// Named numbers in a fixed order: zero_shot_top1, zero_shot_top5, zero_shot_images;
   /// i2t_r1, i2t_r5, i2t_r10, t2i_r1, t2i_r5, t2i_r10, retrieval_images,
-  /// retrieval_texts; bleu1, bleu4, cider, captioning_images (only the configured tasks).
+  /// retrieval_texts, retrieval_distinct_texts (captions that are the same string count as
+  /// one query with several right images); bleu1, bleu4, cider, captioning_images (only
+  /// the configured tasks).
   std::vector<std::pair<std::string, double>> metrics;
   std::vector<CaptionExample> examples;  ///< the first few captioned images
 

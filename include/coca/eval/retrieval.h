@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace coca::eval {
 
@@ -17,10 +19,19 @@ struct RetrievalResult {
 };
 
 /// image_features [I, E], text_features [T, E] (both normalised), text_image [T] int64:
-/// the image each caption belongs to. Similarities are computed in blocks, so large sets
-/// need O(block x max(I, T)) memory.
+/// the image each caption belongs to. text_group [T] int64 (optional, undefined = every
+/// caption its own group): captions in one group are the same text, so they are one query
+/// with several correct answers: a text's correct images are all images with a caption in
+/// its group, and an image's correct captions are all captions in its captions' groups.
+/// Without it, a caption repeated for k images has k images tied for the one right answer
+/// (COCO has next to no exact duplicates; synthetic or label-like captions have many).
+/// Similarities are computed in blocks, so large sets need O(block x max(I, T)) memory.
 RetrievalResult retrieval_recall(const torch::Tensor& image_features,
                                  const torch::Tensor& text_features,
-                                 const torch::Tensor& text_image);
+                                 const torch::Tensor& text_image,
+                                 const torch::Tensor& text_group = {});
+
+/// Group ids [T] for retrieval_recall: texts equal as strings share an id.
+torch::Tensor identical_text_groups(const std::vector<std::string>& texts);
 
 }  // namespace coca::eval

@@ -29,7 +29,7 @@ namespace coca::train {
 struct ShardedStepOptions {
   int64_t shards = 2;             ///< row blocks run concurrently (>= 1, <= batch)
   int64_t threads_per_shard = 1;  ///< intra-op threads of each worker
-  bool bf16 = false;              ///< bf16 autocast of the forward (CUDA only)
+  bool bf16 = false;              ///< bf16 autocast of the forward
 };
 
 struct ShardedStepLoss {

@@ -30,6 +30,7 @@ struct StepBenchResult {
   double gemm_limit_gflops = 0;                      ///< measured on the model's GEMM shapes
   double peak_rss_mib = 0;                           ///< process peak resident memory
   std::string optimizer;
+  std::string precision;                             ///< train.precision: fp32 | bf16
   std::string threads;                               ///< runtime::thread_summary()
 };
 
